@@ -1,0 +1,42 @@
+# The two set-up commands of README.md: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+ENGINE ?= auto
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k lif"`.
+PYTEST_ARGS ?=
+
+.PHONY: demo test venv install install-test lint bench clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(VENV)/.installed: $(VENV)/bin/activate setup.cfg pyproject.toml
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(PIP) install -q -e ".[test]"
+	touch $@
+
+venv: $(VENV)/.installed
+
+## Run the main demo on the best engine available here (CuPy on a GPU, else NumPy).
+demo: $(VENV)/.installed
+	$(PY) examples/demo.py --engine $(ENGINE)
+
+## Run the test suite (CuPy-engine tests are skipped where no GPU is usable).
+test: $(VENV)/.installed-test
+	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check bridge engine gpuspike tests benchmarks examples || true
+
+## CPU benchmarks (NumPy engine against Brian2's numpy target); JSON lines on stdout.
+bench: $(VENV)/.installed
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

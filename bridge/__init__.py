@@ -1,0 +1,1 @@
+"""gpuspike.bridge: the network IR and everything symbolic (parsing, integrators, passes)."""

@@ -1,0 +1,1 @@
+"""gpuspike.engine: lowering, CUDA and NumPy code generation, memory and runtime."""
