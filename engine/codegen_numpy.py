@@ -1,0 +1,364 @@
+"""Vectorised NumPy code generation from the kernel IR (the CPU twin of the CUDA printer).
+
+Each kernel becomes one Python function ``k_<name>(A, step)`` operating on whole arrays:
+the domain's elements are index vectors (``_b_``, ``_i_``, ``_j_``, ``_s_``), loads are
+gathers, stores are scatters, conditionals become masks (``np.where``) and atomic
+accumulation becomes ``np.add.at`` / ``np.bincount`` (the same sum, in another order).
+The module source is deterministic and can be read with :attr:`NumpyProgram.source`.
+
+The generated code is executed with ``exec`` on source that *we* print from SymPy trees;
+no user string is ever evaluated.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from . import kernel_ir as k
+from . import rng
+from .exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
+
+NP_DTYPES = {"float64": "np.float64", "float32": "np.float32", "int32": "np.int32",
+             "int64": "np.int64", "uint32": "np.uint32", "bool": "np.bool_"}
+
+
+def numpy_dtype(dtype: str, precision: str) -> np.dtype:
+    return np.dtype(precision if dtype == "float" else ("bool" if dtype == "bool" else dtype))
+
+
+# ----------------------------------------------------------------------------- runtime helpers
+def _accumulate(flat: np.ndarray, idx: np.ndarray, val) -> None:
+    """``flat[idx] += val`` with repeated indices summed (np.add.at semantics)."""
+    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        return
+    val = np.broadcast_to(np.asarray(val, dtype=flat.dtype), idx.shape)
+    if idx.size * 8 > flat.size and flat.dtype.kind == "f":
+        flat += np.bincount(idx, weights=val, minlength=flat.size).astype(flat.dtype)
+    else:
+        np.add.at(flat, idx, val)
+
+
+def _push_elements(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int,
+                   mask) -> None:
+    """Event lists of step ``slot`` from a (B, n) mask: element order within a batch."""
+    m = np.broadcast_to(np.asarray(mask, dtype=bool), (B, n))
+    cnt = m.sum(axis=1)
+    count[slot * B:(slot + 1) * B] = cnt
+    bb, ii = np.nonzero(m)
+    if bb.size:
+        pos = np.cumsum(m, axis=1)[bb, ii] - 1
+        lst[(slot * B + bb) * n + pos] = ii
+
+
+def _push_pairs(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int,
+                bb: np.ndarray, ii: np.ndarray) -> None:
+    """Append (batch, element) pairs, sorted by batch, to the event lists of ``slot``."""
+    order = np.argsort(bb, kind="stable")
+    bb, ii = bb[order], ii[order]
+    cnt = np.bincount(bb, minlength=B)
+    start = count[slot * B:(slot + 1) * B].astype(np.int64)
+    pos = start[bb] + np.arange(bb.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    if bb.size and pos.max() >= n:
+        from gpuspike.bridge.errors import RingBufferOverflow
+        raise RingBufferOverflow(f"more than {n} events in one step for a group of {n} "
+                                 "(duplicate spike times for one neuron in a step?)")
+    lst[(slot * B + bb) * n + pos] = ii
+    count[slot * B:(slot + 1) * B] = start + cnt
+
+
+def _events(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int):
+    """(batch, element) vectors of the event lists of ``slot``."""
+    cnt = count[slot * B:(slot + 1) * B].astype(np.int64)
+    bb = np.repeat(np.arange(B), cnt)
+    p = np.arange(bb.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return bb, lst[(slot * B + bb) * n + p].astype(np.int64)
+
+
+def _expand(bsp: np.ndarray, owner: np.ndarray, length: np.ndarray, width: int):
+    """Expand (batch, owner) pairs into one entry per row position ``k < length[owner]``."""
+    rl = length[owner].astype(np.int64)
+    bb = np.repeat(bsp, rl)
+    oo = np.repeat(owner, rl)
+    kk = np.arange(bb.size) - np.repeat(np.cumsum(rl) - rl, rl)
+    return bb, oo, oo * width + kk
+
+
+def _int(x):
+    return np.asarray(x).astype(np.int64)
+
+
+RUNTIME_NAMESPACE = {
+    **NUMPY_NAMESPACE,
+    "np": np,
+    "_accumulate": _accumulate,
+    "_push_elements": _push_elements,
+    "_push_pairs": _push_pairs,
+    "_events": _events,
+    "_expand": _expand,
+    "_int": _int,
+    "_uniform": rng.uniform,
+    "_normal": rng.normal,
+}
+
+
+# ----------------------------------------------------------------------------- printer
+class NumpyKernelPrinter:
+    """Prints a :class:`~.kernel_ir.Plan` as a Python module of vectorised kernels."""
+
+    def __init__(self, plan: k.Plan) -> None:
+        self.plan = plan
+        self.expr_printer = NumpyExprPrinter()
+        self.arrays = {a.name: a for a in plan.arrays}
+        self.B = plan.batch_size
+        self.fdtype = NP_DTYPES[plan.precision]
+
+    def expr(self, e: sympy.Basic) -> str:
+        return self.expr_printer.doprint(e)
+
+    def source(self) -> str:
+        lines = [f'"""Generated NumPy kernels for network {self.plan.name!r} '
+                 f'({self.plan.precision}, batch {self.B})."""', ""]
+        for kern in self.plan.step_kernels:
+            lines += self.kernel(kern)
+            lines.append("")
+        lines.append("STEP_KERNELS = [" + ", ".join(f"k_{kern.name}"
+                                                   for kern in self.plan.step_kernels) + "]")
+        return "\n".join(lines) + "\n"
+
+    # -- kernels
+    def kernel(self, kern: k.Kernel) -> list[str]:
+        out = [f"def k_{kern.name}(A, _step_):",
+               f'    """{kern.comment or kern.name} (phase {kern.phase})."""',
+               f"    _t_ = _step_ * {self.plan.dt!r}",
+               "    _origin_ = int(A['__origin'][0])"]
+        dom = kern.domain
+        B = self.B
+        self.n_masks = 0
+        # every local starts defined (as in C), so masked updates can use np.where
+        out += [f"    {name} = 0" for name, _dtype in kern.locals]
+        self.element_mode = isinstance(dom, k.ElementDomain)
+        self.domain = dom
+        if isinstance(dom, k.ElementDomain):
+            out += [f"    _b_ = np.arange({B})[:, None]", f"    _i_ = np.arange({dom.size})",
+                    f"    _n_ = {dom.size}"]
+            self.rng_index = f"(_b_ * {dom.size} + _i_)"
+            body = self.block(kern.body, 1, None)
+        elif isinstance(dom, k.EventDomain):
+            out += [f"    _slot_ = _step_ % {dom.depth}",
+                    f"    _b_, _i_ = _events(A['{dom.ring}_count'], A['{dom.ring}_list'], "
+                    f"_slot_, {B}, {dom.size})",
+                    "    if _b_.size == 0:", "        return"]
+            self.rng_index = f"(_b_ * {dom.size} + _i_)"
+            body = self.block(kern.body, 1, None)
+        elif isinstance(dom, k.SynapseDomain):
+            out += [f"    _valid = A['{dom.synapses}__valid']",
+                    f"    _b_ = np.repeat(np.arange({B}), _valid.size)",
+                    f"    _s_ = np.tile(_valid, {B})",
+                    f"    _i_ = _s_ // {max(1, dom.max_row)}",
+                    f"    _j_ = A['{dom.synapses}__cols'][_s_].astype(np.int64)",
+                    "    if _s_.size == 0:", "        return"]
+            self.rng_index = f"(_b_ * {dom.n_pre * dom.max_row} + _s_)"
+            body = self.block(kern.body, 1, None)
+        elif isinstance(dom, k.PathwayDomain):
+            out += self.pathway_prologue(dom)
+            self.rng_index = f"(_b_ * {dom.n_pre * dom.max_row} + _s_)"
+            body = self.block(kern.body, 1, None)
+        elif isinstance(dom, k.SpikeListDomain):
+            st = f"_step_ % {dom.period_steps}" if dom.period_steps else "_step_"
+            out += [f"    _st = {st}",
+                    f"    if _st >= {dom.n_steps}:", "        return",
+                    f"    _off = A['{dom.group}__offsets']",
+                    f"    _ids = A['{dom.group}__indices'][_off[_st]:_off[_st + 1]]"
+                    ".astype(np.int64)",
+                    "    if _ids.size == 0:", "        return",
+                    f"    _b_ = np.repeat(np.arange({B}), _ids.size)",
+                    f"    _i_ = np.tile(_ids, {B})"]
+            self.rng_index = "_i_"
+            body = self.block(kern.body, 1, None)
+        elif isinstance(dom, k.SingleDomain):
+            out += [f"    _b_ = np.arange({B})"]
+            self.rng_index = "_b_"
+            body = self.block(kern.body, 1, None)
+        else:  # pragma: no cover
+            raise TypeError(dom)
+        return out + body
+
+    def pathway_prologue(self, dom: k.PathwayDomain) -> list[str]:
+        B, n_src = self.B, dom.n_pre if dom.source == "pre" else dom.n_post
+        ring = dom.ring
+        out = []
+        if dom.delay_array is None:
+            out += [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
+                    f"    _bsp, _isp = _events(A['{ring}_count'], A['{ring}_list'], _sl, {B}, "
+                    f"{n_src})"]
+        else:
+            out += ["    _parts = []",
+                    f"    for _d in range({dom.max_delay + 1}):",
+                    f"        _bd, _id = _events(A['{ring}_count'], A['{ring}_list'], "
+                    f"(_step_ - _d) % {dom.depth}, {B}, {n_src})",
+                    "        _parts.append((_bd, _id, np.full(_bd.size, _d)))",
+                    "    _bsp = np.concatenate([p[0] for p in _parts])",
+                    "    _isp = np.concatenate([p[1] for p in _parts])",
+                    "    _age = np.concatenate([p[2] for p in _parts])"]
+        out += ["    if _bsp.size == 0:", "        return"]
+        syn = dom.synapses
+        if dom.source == "pre":
+            out += [f"    _b_, _i_, _s_ = _expand(_bsp, _isp, A['{syn}__rowlen'], {dom.max_row})",
+                    f"    _j_ = A['{syn}__cols'][_s_].astype(np.int64)"]
+            owner = "_i_"
+        else:
+            out += [f"    _b_, _j_, _c = _expand(_bsp, _isp, A['{syn}__collen'], {dom.max_col})",
+                    f"    _s_ = A['{syn}__remap'][_c].astype(np.int64)",
+                    f"    _i_ = _s_ // {max(1, dom.max_row)}"]
+            owner = "_j_"
+        if dom.delay_array is not None:
+            length = "rowlen" if dom.source == "pre" else "collen"
+            out += [f"    _agex = np.repeat(_age, A['{syn}__{length}'][_isp].astype(np.int64))",
+                    f"    _keep = A['{dom.delay_array}'][_s_] == _agex",
+                    "    _b_, _i_, _j_, _s_ = _b_[_keep], _i_[_keep], _j_[_keep], _s_[_keep]"]
+        del owner
+        out += ["    if _s_.size == 0:", "        return"]
+        return out
+
+    # -- statements
+    def index(self, array: str, index: k.Index) -> str:
+        a = self.arrays[array]
+        if isinstance(index, str):
+            base = {"elem": "_i_", "pre": "_i_", "post": "_j_", "syn": "_s_",
+                    "scalar": "0"}[index]
+        else:
+            base = f"_int({self.expr(index)})"
+        return f"_b_ * {a.size} + {base}" if a.batched else base
+
+    def block(self, stmts, depth: int, mask: str | None) -> list[str]:
+        ind = "    " * depth
+        out: list[str] = []
+        for st in stmts:
+            if isinstance(st, k.Load):
+                a = self.arrays[st.array]
+                if (self.element_mode and isinstance(st.index, str)
+                        and st.index == "elem"):
+                    src = f"A['{st.array}']"
+                else:
+                    src = f"A['{st.array}'].reshape(-1)[{self.index(st.array, st.index)}]"
+                del a
+                out.append(f"{ind}{st.local} = {src}")
+            elif isinstance(st, k.Let):
+                if st.comment:
+                    out.append(f"{ind}# {st.comment}")
+                val = self.expr(st.expr)
+                if mask is None:
+                    out.append(f"{ind}{st.local} = {val}")
+                else:
+                    out.append(f"{ind}{st.local} = np.where({mask}, {val}, {st.local})")
+            elif isinstance(st, k.Store):
+                val = self.expr(st.expr)
+                if self.element_mode and isinstance(st.index, str) and st.index == "elem":
+                    a = self.arrays[st.array]
+                    if a.batched:
+                        out.append(f"{ind}A['{st.array}'][...] = {val}")
+                    else:
+                        out.append(f"{ind}A['{st.array}'][...] = "
+                                   f"np.broadcast_to({val}, ({self.B}, {a.size}))[0]")
+                else:
+                    idx = self.index(st.array, st.index)
+                    rhs = val if mask is None else f"np.where({mask}, {val}, A['{st.array}']"\
+                        f".reshape(-1)[{idx}])"
+                    out.append(f"{ind}_ix = {idx}")
+                    out.append(f"{ind}A['{st.array}'].reshape(-1)[_ix] = "
+                               f"np.broadcast_to({rhs}, np.shape(_ix))")
+            elif isinstance(st, k.AtomicAdd):
+                if st.comment:
+                    out.append(f"{ind}# {st.comment}")
+                idx = self.index(st.array, st.index)
+                val = self.expr(st.expr)
+                out.append(f"{ind}_ix = {idx}")
+                out.append(f"{ind}_v = np.broadcast_to({val}, np.shape(_ix))")
+                if mask is not None:
+                    out.append(f"{ind}_mk = np.broadcast_to({mask}, np.shape(_ix))")
+                    out.append(f"{ind}_ix, _v = _ix[_mk], _v[_mk]")
+                out.append(f"{ind}_accumulate(A['{st.array}'].reshape(-1), _ix, _v)")
+            elif isinstance(st, k.If):
+                cond = self.expr(st.condition)
+                self.n_masks += 1
+                m = f"_m{self.n_masks}"
+                out.append(f"{ind}{m} = {cond}" if mask is None
+                           else f"{ind}{m} = np.logical_and({mask}, {cond})")
+                out += self.block(st.body, depth, m)
+                if st.orelse:
+                    m2 = f"{m}e"
+                    out.append(f"{ind}{m2} = np.logical_not({cond})" if mask is None else
+                               f"{ind}{m2} = np.logical_and({mask}, np.logical_not({cond}))")
+                    out += self.block(st.orelse, depth, m2)
+            elif isinstance(st, k.PushEvent):
+                cnt, lst = f"A['{st.ring}_count']", f"A['{st.ring}_list']"
+                slot = f"_step_ % {st.depth}"
+                if self.element_mode:
+                    m = "True" if mask is None else mask
+                    out.append(f"{ind}_push_elements({cnt}, {lst}, {slot}, {self.B}, "
+                               f"{st.size}, {m})")
+                else:
+                    sel = "" if mask is None else f"[np.broadcast_to({mask}, _b_.shape)]"
+                    out.append(f"{ind}_push_pairs({cnt}, {lst}, {slot}, {self.B}, {st.size}, "
+                               f"_b_{sel}, _i_{sel})")
+            elif isinstance(st, k.Draw):
+                fn = "_uniform" if st.kind == "uniform" else "_normal"
+                shape_idx = self.rng_index
+                out.append(f"{ind}{st.local} = {fn}(np, {self.plan.seed}, {st.stream}, _step_, "
+                           f"{st.draw}, np.asarray({shape_idx}, dtype=np.uint32), "
+                           f"{self.fdtype})")
+            elif isinstance(st, k.LoadCount):
+                out.append(f"{ind}{st.local} = A['{st.ring}_count']"
+                           f"[(_step_ % {st.depth}) * {self.B} + _b_]")
+            elif isinstance(st, k.RecordBit):
+                buf = self.arrays[st.buffer]
+                m = "" if mask is None else f"[np.broadcast_to({mask}, _b_.shape)]"
+                out.append(f"{ind}_w = (_b_ * {buf.size} + (_step_ - _origin_) * {st.words} "
+                           f"+ _i_ // 32){m}")
+                out.append(f"{ind}np.bitwise_or.at(A['{st.buffer}'].reshape(-1), _w, "
+                           f"np.left_shift(np.uint32(1), (_i_ % 32){m}.astype(np.uint32)))")
+            elif isinstance(st, k.RecordValue):
+                buf = self.arrays[st.buffer]
+                col = self.expr(st.column)
+                out.append(f"{ind}if _step_ % {st.every} == 0:")
+                out.append(f"{ind}    _row = (_step_ - _origin_) // {st.every}")
+                out.append(f"{ind}    _ix = _b_ * {buf.size} + _row * {st.width} + {col}")
+                out.append(f"{ind}    A['{st.buffer}'].reshape(-1)[_ix] = "
+                           f"np.broadcast_to({self.expr(st.expr)}, np.shape(_ix))")
+            elif isinstance(st, k.RecordEvent):
+                buf = self.arrays[st.buffer]
+                width = 2 + len(st.values)
+                cnt = st.buffer.replace("__events", "__count")
+                sel = "" if mask is None else f"[np.broadcast_to({mask}, _b_.shape)]"
+                out.append(f"{ind}_rb, _ri = _b_{sel}, _i_{sel}")
+                out.append(f"{ind}_rc = np.bincount(_rb, minlength={self.B})")
+                out.append(f"{ind}_rp = A['{cnt}'][_rb] + np.arange(_rb.size) - "
+                           f"np.repeat(np.cumsum(_rc) - _rc, _rc)")
+                out.append(f"{ind}A['{cnt}'] += _rc.astype(A['{cnt}'].dtype)")
+                out.append(f"{ind}_ok = _rp < {st.capacity}")
+                out.append(f"{ind}_base = _rb * {buf.size} + _rp * {width}")
+                out.append(f"{ind}_E = A['{st.buffer}'].reshape(-1)")
+                out.append(f"{ind}_E[_base[_ok]] = _step_")
+                out.append(f"{ind}_E[_base[_ok] + 1] = _ri[_ok]")
+                for c, v in enumerate(st.values):
+                    out.append(f"{ind}_E[_base[_ok] + {2 + c}] = "
+                               f"np.broadcast_to({self.expr(v)}, _rb.shape)[_ok]")
+            else:  # pragma: no cover
+                raise TypeError(st)
+        if not out:
+            out.append(f"{ind}pass")
+        return out
+
+
+class NumpyProgram:
+    """A compiled module of NumPy kernels for one plan."""
+
+    def __init__(self, plan: k.Plan) -> None:
+        self.plan = plan
+        self.source = NumpyKernelPrinter(plan).source()
+        namespace = dict(RUNTIME_NAMESPACE)
+        code = compile(self.source, f"<gpuspike numpy kernels {plan.name}>", "exec")
+        exec(code, namespace)  # noqa: S102 - source printed by us from the kernel IR
+        self.step_kernels = namespace["STEP_KERNELS"]

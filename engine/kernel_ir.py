@@ -1,0 +1,255 @@
+"""The kernel IR: what the lowering produces and both code generators print.
+
+A :class:`Plan` is a list of :class:`Kernel` per phase of a step, plus the arrays they
+use (:class:`ArrayDecl`). A kernel runs its ``body`` once per element of its
+:data:`Domain` (a neuron, an emitted event, a synapse reached by an event, ...). The body is
+straight-line code over *locals* (SymPy symbols) with explicit memory operations:
+
+- :class:`Load` ``local = array[index]`` and :class:`Store` ``array[index] = expr``, where
+  ``index`` names one of the domain's indices (``'elem'``, ``'pre'``, ``'post'``,
+  ``'syn'``, ``'scalar'``) or is a SymPy expression of a flat (unbatched) position;
+- :class:`AtomicAdd` ``array[index] += expr`` (the only cross-element write);
+- :class:`Let` ``local = expr``; :class:`If`; :class:`PushEvent` (append the element to its
+  event list of this step); :class:`Draw` (a Philox draw for ``rand()``/``randn()``);
+- monitor records (:class:`RecordBit`, :class:`RecordValue`).
+
+Batched arrays hold ``batch_size`` copies; the printers add the batch index ``b``.
+The CUDA printer (:mod:`.codegen_cuda`) and the NumPy printer (:mod:`.codegen_numpy`) read
+exactly this; neither knows any neuron model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+import sympy
+
+#: Index kinds a domain can provide.
+INDEX_KINDS = ("elem", "pre", "post", "syn", "scalar")
+Index = Union[str, sympy.Expr]
+
+
+@dataclass(frozen=True)
+class ArrayDecl:
+    """A device array: ``size`` elements per batch entry (``batched``) or in all.
+
+    ``role`` says what it is for (``'state'``, ``'connectivity'``, ``'ring'``,
+    ``'monitor'``, ``'input'``, ``'runtime'``); ``owner`` is the IR object it belongs to.
+    """
+
+    name: str
+    dtype: str
+    size: int
+    batched: bool = False
+    role: str = "state"
+    owner: str = ""
+
+    def shape(self, batch: int) -> tuple[int, ...]:
+        return (batch, self.size) if self.batched else (self.size,)
+
+
+# ----------------------------------------------------------------------------- domains
+@dataclass(frozen=True)
+class ElementDomain:
+    """Every element ``i < size`` of a group, for every batch entry ``b``."""
+
+    group: str
+    size: int
+
+
+@dataclass(frozen=True)
+class EventDomain:
+    """Elements of ``group`` that emitted ``event`` in this step (its current ring slot)."""
+
+    group: str
+    size: int
+    ring: str  # prefix of the ring arrays
+    depth: int
+
+
+@dataclass(frozen=True)
+class SynapseDomain:
+    """Every existing synapse ``s`` (pre ``i``, post ``j``) of ``synapses``."""
+
+    synapses: str
+    n_pre: int
+    n_post: int
+    max_row: int
+
+
+@dataclass(frozen=True)
+class PathwayDomain:
+    """Synapses reached this step by events of the ``source`` side's ``group``.
+
+    Homogeneous delay ``delay_steps``: the ring slot of step ``t - delay_steps``. With a
+    heterogeneous delay (``delay_array`` set), every slot ``d <= max_delay`` is scanned and
+    a synapse is kept where its delay equals ``d``. On the ``post`` side the synapses of the
+    firing post-synaptic neuron come from the column map.
+    """
+
+    synapses: str
+    source: str  # 'pre' or 'post'
+    group: str
+    n_pre: int
+    n_post: int
+    max_row: int
+    max_col: int
+    ring: str
+    depth: int
+    delay_steps: int = 0
+    delay_array: str | None = None
+    max_delay: int = 0
+
+
+@dataclass(frozen=True)
+class SpikeListDomain:
+    """Scheduled spikes of a spike-array source at this step (CSR by step)."""
+
+    group: str
+    size: int
+    n_steps: int  # length of the schedule (offsets has n_steps + 1 entries)
+    period_steps: int  # > 0: the schedule repeats
+
+
+@dataclass(frozen=True)
+class SingleDomain:
+    """One thread per batch entry (bookkeeping, rate monitors)."""
+
+
+Domain = Union[ElementDomain, EventDomain, SynapseDomain, PathwayDomain, SpikeListDomain,
+               SingleDomain]
+
+
+# ----------------------------------------------------------------------------- statements
+@dataclass(frozen=True)
+class Load:
+    local: str
+    array: str
+    index: Index = "elem"
+
+
+@dataclass(frozen=True)
+class Let:
+    local: str
+    expr: sympy.Basic
+    dtype: str = "float"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class Store:
+    array: str
+    expr: sympy.Basic
+    index: Index = "elem"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class AtomicAdd:
+    array: str
+    expr: sympy.Basic
+    index: Index = "post"
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class If:
+    condition: sympy.Basic
+    body: tuple["KStmt", ...]
+    orelse: tuple["KStmt", ...] = ()
+
+
+@dataclass(frozen=True)
+class PushEvent:
+    """Append this element to the event list ``ring`` of the current step."""
+
+    ring: str
+    size: int
+    depth: int
+
+
+@dataclass(frozen=True)
+class Draw:
+    """``local`` = a Philox draw (``'uniform'`` or ``'normal'``) for call site ``draw``."""
+
+    local: str
+    kind: str
+    draw: int
+    stream: int
+
+
+@dataclass(frozen=True)
+class LoadCount:
+    """``local`` = number of elements in the event list ``ring`` this step."""
+
+    local: str
+    ring: str
+    depth: int
+
+
+@dataclass(frozen=True)
+class RecordBit:
+    """Set bit ``elem`` of row ``step - origin`` of a bitfield monitor buffer."""
+
+    buffer: str
+    words: int  # 32-bit words per row and batch entry
+
+
+@dataclass(frozen=True)
+class RecordValue:
+    """Write ``expr`` at row ``(step - origin)//every`` (when ``step % every == 0``), column
+    ``column`` of a sample buffer of ``width`` columns per batch entry."""
+
+    buffer: str
+    expr: sympy.Basic
+    column: sympy.Expr
+    width: int
+    every: int = 1
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """Append (step, batch, elem, values...) to a list buffer of ``capacity`` rows."""
+
+    buffer: str
+    values: tuple[sympy.Basic, ...]
+    capacity: int
+
+
+KStmt = Union[Load, Let, Store, AtomicAdd, If, PushEvent, Draw, LoadCount, RecordBit,
+              RecordValue, RecordEvent]
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """One kernel: ``body`` run for every element of ``domain``."""
+
+    name: str
+    domain: Domain
+    body: tuple[KStmt, ...]
+    phase: str
+    comment: str = ""
+    #: local name -> dtype for locals the body declares (printers declare them)
+    locals: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the printers and the runtime need for one network."""
+
+    name: str
+    precision: str
+    batch_size: int
+    dt: float
+    seed: int
+    arrays: tuple[ArrayDecl, ...]
+    step_kernels: tuple[Kernel, ...]  # in execution order within a step
+    ring_depths: tuple[tuple[str, int], ...] = ()
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def array(self, name: str) -> ArrayDecl:
+        for a in self.arrays:
+            if a.name == name:
+                return a
+        raise KeyError(name)

@@ -1,0 +1,625 @@
+"""Lowering: :class:`~gpuspike.bridge.ir.NetworkIR` -> kernel :class:`~.kernel_ir.Plan`.
+
+For every IR object the lowering decides which kernels run in which phase, which arrays
+they touch and how symbols resolve to memory:
+
+==========================  ===========================================================
+IR object                   kernels (phase)
+==========================  ===========================================================
+NeuronGroupIR               ``<g>_update`` (groups), ``<g>_threshold`` (thresholds),
+                            ``<g>_<event>_reset`` (resets)
+PoissonSourceIR             ``<src>_poisson`` (thresholds): emit where ``u < rate dt``
+SpikeArraySourceIR          ``<src>_spikes`` (thresholds): emit the scheduled spikes
+SynapseGroupIR              ``<S>_dynamics``, ``<S>_summed_<x>`` (groups, before the
+                            neuron updates), ``<S>_<pathway>`` (synapses)
+monitors                    ``<m>_record`` in the monitor's phase, after the groups
+==========================  ===========================================================
+
+Every (group, event) owns a spike ring of ``depth = 1 + max delay`` slots; slot of step
+``n`` is ``n mod depth``. Symbols are renamed so that nothing a user names can clash with
+the printers' own names: ``t -> _t_``, ``i -> _i_``, ``j -> _j_``; ``dt``, ``N``,
+``N_pre``, ``N_post`` and parameters become numbers.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Iterable, Mapping
+
+import sympy
+
+from gpuspike.bridge import ir
+from gpuspike.bridge.errors import ModelError, UnsupportedFeature
+from gpuspike.bridge.expressions import clip
+
+from . import kernel_ir as k
+
+T, I, J = sympy.Symbol("_t_"), sympy.Symbol("_i_"), sympy.Symbol("_j_")
+RAND_NAMES = ("rand", "randn")
+
+
+@dataclass(frozen=True)
+class ConnShape:
+    """Sizes of a synapse group's built connectivity (padded rows + column map)."""
+
+    n_pre: int
+    n_post: int
+    max_row: int
+    max_col: int
+
+
+def array_name(owner: str, var: str) -> str:
+    return f"{owner}__{var}"
+
+
+def ring_name(group: str, event: str) -> str:
+    return f"{group}__ring_{event}"
+
+
+def stream_id(name: str) -> int:
+    """A deterministic 32-bit RNG stream id for a kernel (CRC32 of its name)."""
+    return zlib.crc32(name.encode()) & 0xFFFFFFFF
+
+
+def is_boolean(expr: sympy.Basic) -> bool:
+    """True for relations, logic functions and true/false (a Symbol is not, whatever SymPy's
+    class hierarchy says)."""
+    from sympy.logic.boolalg import BooleanAtom, BooleanFunction
+
+    return isinstance(expr, (sympy.core.relational.Relational, BooleanFunction, BooleanAtom))
+
+
+def _ir_dtype(var: ir.Variable) -> str:
+    return var.dtype
+
+
+# ----------------------------------------------------------------------------- symbol scopes
+@dataclass
+class Scope:
+    """How names resolve inside one kernel: name -> (array, index kind, dtype)."""
+
+    arrays: dict[str, tuple[str, k.Index, str]]
+    constants: dict[str, float]
+    timed_arrays: Mapping[str, ir.TimedArrayIR]
+    readonly: frozenset[str] = frozenset()
+    what: str = ""
+
+
+def neuron_scope(net: ir.NetworkIR, g: ir.NeuronGroupIR) -> Scope:
+    arrays = {v.name: (array_name(g.name, v.name), "elem", v.dtype) for v in g.variables}
+    consts = {p.name: p.value for p in g.parameters}
+    consts.update({"N": g.size, "dt": net.dt})
+    ro = frozenset(v.name for v in g.variables if v.read_only)
+    return Scope(arrays, consts, {ta.name: ta for ta in net.timed_arrays}, ro,
+                 f"neuron group {g.name!r}")
+
+
+def synapse_scope(net: ir.NetworkIR, s: ir.SynapseGroupIR, n_syn: int) -> Scope:
+    pre, post = net.population(s.pre), net.population(s.post)
+    arrays: dict[str, tuple[str, k.Index, str]] = {}
+    for side, grp in (("pre", pre), ("post", post)):
+        for v in population_variables(grp):
+            arrays[f"{v.name}_{side}"] = (array_name(grp.name, v.name), side, v.dtype)
+    for v in s.variables:
+        arrays[v.name] = (array_name(s.name, v.name), "syn", v.dtype)
+    consts = {p.name: p.value for p in s.parameters}
+    consts.update({"N_pre": pre.size, "N_post": post.size, "N": n_syn, "dt": net.dt})
+    ro = frozenset(v.name for v in s.variables if v.read_only)
+    return Scope(arrays, consts, {ta.name: ta for ta in net.timed_arrays}, ro,
+                 f"synapses {s.name!r}")
+
+
+def population_variables(pop: ir.NeuronGroupIR | ir.Source) -> tuple[ir.Variable, ...]:
+    """Variables of a neuron group, including the ones the lowering adds (refractoriness),
+    or of a source (a Poisson source's ``rates``)."""
+    if isinstance(pop, ir.NeuronGroupIR):
+        extra = []
+        if any(e.refractory is not None for e in pop.events):
+            names = {v.name for v in pop.variables}
+            if "lastspike" not in names:
+                extra.append(ir.Variable("lastspike", "float64", "second",
+                                         init=ir.Constant(-1e4)))
+            if "not_refractory" not in names:
+                extra.append(ir.Variable("not_refractory", "bool", init=ir.Constant(1)))
+        return (*pop.variables, *extra)
+    if isinstance(pop, ir.PoissonSourceIR):
+        return (ir.Variable("rates", "float", "Hz", batched=False, init=pop.rates),)
+    return ()
+
+
+def population_events(pop: ir.NeuronGroupIR | ir.Source) -> tuple[str, ...]:
+    if isinstance(pop, ir.NeuronGroupIR):
+        return tuple(e.name for e in pop.events)
+    return ("spike",)
+
+
+# ----------------------------------------------------------------------------- statement lowering
+class KernelWriter:
+    """Turns IR statements into kernel statements for one kernel and one scope."""
+
+    def __init__(self, scope: Scope, kernel: str, *, allow_accumulate: bool,
+                 accumulate_arrays: Mapping[str, Mapping[str, str]] | None = None,
+                 writable_index: tuple[str, ...] = ("elem", "syn"),
+                 batch_size: int = 1) -> None:
+        self.scope = scope
+        self.name = kernel
+        self.stream = stream_id(kernel)
+        self.allow_accumulate = allow_accumulate
+        self.accumulate_arrays = accumulate_arrays or {}
+        self.writable_index = writable_index
+        self.batch_size = batch_size
+        self.loads: list[k.KStmt] = []
+        self.loaded: set[str] = set()
+        self.locals: dict[str, str] = {}
+        self.written: dict[str, None] = {}
+        self.n_draws = 0
+        self.n_timed = 0
+
+    # -- expressions
+    def expr(self, e: sympy.Basic, draws: dict, out: list[k.KStmt]) -> sympy.Basic:
+        """Resolve an expression: constants to numbers, rand to draws, arrays to loads."""
+        e = self._replace_random(e, draws, out)
+        e = self._replace_timed_arrays(e, out)
+        subs: dict[sympy.Basic, sympy.Basic] = {}
+        for sym in sorted(e.free_symbols, key=lambda s: s.name):
+            subs_to = self.symbol(sym.name)
+            if subs_to is not None:
+                subs[sym] = subs_to
+        return e.xreplace(subs) if subs else e
+
+    def symbol(self, name: str) -> sympy.Basic | None:
+        if name in self.locals and name not in self.scope.arrays:
+            return None
+        if name in self.scope.arrays:
+            if name not in self.loaded:
+                array, index, dtype = self.scope.arrays[name]
+                self.loads.append(k.Load(name, array, index))
+                self.loaded.add(name)
+                self.locals.setdefault(name, dtype)
+            return None
+        if name in self.scope.constants:
+            return sympy.Float(self.scope.constants[name]) if isinstance(
+                self.scope.constants[name], float) else sympy.Integer(self.scope.constants[name])
+        if name == "t":
+            return T
+        if name == "i":
+            return I
+        if name == "j":
+            return J
+        if name.startswith("_") and name.endswith("_") and name in ("_t_", "_i_", "_j_"):
+            return None
+        raise ModelError(
+            f"{self.scope.what}: unknown symbol {name!r} in kernel {self.name!r}; define it "
+            "as a variable or parameter of the group (or use x_pre / x_post in synapse code)"
+        )
+
+    def _replace_random(self, e: sympy.Basic, draws: dict, out: list[k.KStmt]) -> sympy.Basic:
+        calls = [a for a in e.atoms(sympy.Function) if type(a).__name__ in RAND_NAMES]
+        if not calls:
+            return e
+        subs = {}
+        for call in sorted(calls, key=str):
+            key = (type(call).__name__, tuple(call.args))
+            if key not in draws:
+                local = f"_rand{self.n_draws}"
+                kind = "uniform" if key[0] == "rand" else "normal"
+                out.append(k.Draw(local, kind, self.n_draws, self.stream))
+                self.locals[local] = "float"
+                draws[key] = sympy.Symbol(local)
+                self.n_draws += 1
+            subs[call] = draws[key]
+        return e.xreplace(subs)
+
+    def _replace_timed_arrays(self, e: sympy.Basic, out: list[k.KStmt]) -> sympy.Basic:
+        calls = [a for a in e.atoms(sympy.Function)
+                 if isinstance(a, sympy.core.function.AppliedUndef)
+                 and type(a).__name__ in self.scope.timed_arrays]
+        subs = {}
+        for call in sorted(calls, key=str):
+            ta = self.scope.timed_arrays[type(call).__name__]
+            nsamp = ta.values.shape[0]
+            args = [self.expr(a, {}, out) for a in call.args]
+            # Brian2's timestep(t, dt) = int((t + 1e-3 dt) / dt), clipped to the samples.
+            idx = clip(sympy.floor((args[0] + 1e-3 * ta.dt) / ta.dt), 0, nsamp - 1)
+            if ta.values.ndim == 2:
+                if len(args) != 2:
+                    raise ModelError(f"timed array {ta.name!r} is 2-D: call it as "
+                                     f"{ta.name}(t, i)")
+                idx = idx * ta.values.shape[1] + args[1]
+            elif len(args) != 1:
+                raise ModelError(f"timed array {ta.name!r} is 1-D: call it as {ta.name}(t)")
+            local = f"_ta{self.n_timed}"
+            self.n_timed += 1
+            out.append(k.Load(local, array_name("timed", ta.name), idx))
+            self.locals[local] = "float"
+            subs[call] = sympy.Symbol(local)
+        return e.xreplace(subs) if subs else e
+
+    # -- statements
+    def statements(self, stmts: Iterable[ir.Statement], draws: dict | None = None
+                   ) -> tuple[k.KStmt, ...]:
+        draws = {} if draws is None else draws
+        out: list[k.KStmt] = []
+        for st in stmts:
+            if isinstance(st, ir.Assign):
+                rhs = self.expr(st.expr, draws, out)
+                target = st.target
+                if target in self.scope.arrays:
+                    array, index, dtype = self.scope.arrays[target]
+                    if index not in self.writable_index:
+                        raise ModelError(
+                            f"{self.scope.what}: statement `{target} = ...` writes a variable "
+                            f"of another element ({index}-synaptic); only accumulations "
+                            f"(`{target} += ...`) may cross elements"
+                        )
+                    if target in self.scope.readonly:
+                        raise ModelError(f"{self.scope.what}: variable {target!r} is read-only")
+                    self.symbol(target)  # load so the store writes a defined value
+                    self.written[target] = None
+                    out.append(k.Let(target, _cast(rhs, dtype), dtype, comment=_src(st)))
+                else:
+                    dtype = "bool" if is_boolean(rhs) else self.locals.get(target, "float")
+                    self.locals.setdefault(target, dtype)
+                    out.append(k.Let(target, rhs, self.locals[target], comment=_src(st)))
+            elif isinstance(st, ir.Accumulate):
+                if not self.allow_accumulate:
+                    raise ModelError(
+                        f"{self.scope.what}: `{st.target}_{st.side} += ...` accumulates into "
+                        "another group; only synapse code may do that"
+                    )
+                arrays = self.accumulate_arrays.get(st.side, {})
+                if st.target not in arrays:
+                    raise ModelError(
+                        f"{self.scope.what}: accumulation target {st.target!r} is not a "
+                        f"variable of the {st.side}-synaptic group"
+                    )
+                rhs = self.expr(st.expr, draws, out)
+                out.append(k.AtomicAdd(arrays[st.target], rhs, st.side, comment=_src(st)))
+            elif isinstance(st, ir.Conditional):
+                cond = self.expr(st.condition, draws, out)
+                body = self.statements(st.body, draws)
+                orelse = self.statements(st.orelse, draws)
+                out.append(k.If(cond, body, orelse))
+            elif isinstance(st, ir.EmitEvent):
+                raise ModelError(f"{self.scope.what}: EmitEvent belongs in an event condition")
+            else:  # pragma: no cover - the IR is a closed union
+                raise ModelError(f"unknown statement {st!r}")
+        return tuple(out)
+
+    def stores(self) -> tuple[k.KStmt, ...]:
+        out = []
+        for name in self.written:
+            array, index, _dtype = self.scope.arrays[name]
+            out.append(k.Store(array, sympy.Symbol(name), index))
+        return tuple(out)
+
+    def kernel(self, domain: k.Domain, body: tuple[k.KStmt, ...], phase: str,
+               comment: str = "") -> k.Kernel:
+        full = (*self.loads, *body, *self.stores())
+        return k.Kernel(self.name, domain, full, phase, comment,
+                        tuple(self.locals.items()))
+
+
+def _cast(expr: sympy.Basic, dtype: str) -> sympy.Basic:
+    if dtype == "bool" and not is_boolean(expr):
+        return sympy.Ne(expr, 0)
+    if dtype != "bool" and is_boolean(expr):
+        return sympy.Piecewise((1, expr), (0, True))
+    return expr
+
+
+def _src(st: ir.Statement) -> str:
+    if isinstance(st, ir.Assign):
+        return f"{st.target} = {st.expr}"
+    if isinstance(st, ir.Accumulate):
+        return f"{st.target}_{st.side} += {st.expr}"
+    return ""
+
+
+# ----------------------------------------------------------------------------- the lowering
+def ring_depths(net: ir.NetworkIR) -> dict[tuple[str, str], int]:
+    """Depth of every (population, event) spike ring: 1 + the longest delay reading it."""
+    depths: dict[tuple[str, str], int] = {}
+    for pop in (*net.groups, *net.sources):
+        for ev in population_events(pop):
+            depths[(pop.name, ev)] = 1
+    for s in net.synapses:
+        for pw in s.pathways:
+            grp = s.pre if pw.source == "pre" else s.post
+            key = (grp, pw.event)
+            if key not in depths:
+                raise ModelError(f"synapses {s.name!r}, pathway {pw.name!r}: group {grp!r} "
+                                 f"has no event {pw.event!r}")
+            d = pw.delay.steps if isinstance(pw.delay, ir.HomogeneousDelay) else pw.delay.max_steps
+            if d < 0:
+                raise ModelError(f"synapses {s.name!r}: negative delay {d}")
+            depths[key] = max(depths[key], d + 1)
+    return depths
+
+
+def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
+          spike_schedules: Mapping[str, int] | None = None,
+          monitor_capacity: Callable[[ir.Monitor], int] | None = None) -> k.Plan:
+    """Lower ``net`` given the built connectivity sizes ``conn`` (per synapse group).
+
+    ``spike_schedules``: per spike-array source, the number of steps of its schedule.
+    """
+    spike_schedules = spike_schedules or {}
+    B = net.batch_size
+    depths = ring_depths(net)
+    arrays: list[k.ArrayDecl] = [
+        k.ArrayDecl("__step", "int64", 1, role="runtime"),
+        k.ArrayDecl("__origin", "int64", 1, role="runtime"),
+    ]
+    for (grp, ev), depth in depths.items():
+        size = net.population(grp).size
+        r = ring_name(grp, ev)
+        arrays.append(k.ArrayDecl(f"{r}_count", "int32", depth * B, role="ring", owner=grp))
+        arrays.append(k.ArrayDecl(f"{r}_list", "int32", depth * B * size, role="ring",
+                                  owner=grp))
+    for ta in net.timed_arrays:
+        arrays.append(k.ArrayDecl(array_name("timed", ta.name), "float", int(ta.values.size),
+                                  role="input", owner=ta.name))
+
+    phase_kernels: dict[str, list[k.Kernel]] = {p: [] for p in ir.PHASES}
+
+    # -- neuron groups
+    for g in net.groups:
+        for v in population_variables(g):
+            arrays.append(k.ArrayDecl(array_name(g.name, v.name), _ir_dtype(v), g.size,
+                                      v.batched, "state", g.name))
+        scope = neuron_scope(net, g)
+        for v in population_variables(g):
+            scope.arrays.setdefault(v.name, (array_name(g.name, v.name), "elem", v.dtype))
+        dom = k.ElementDomain(g.name, g.size)
+        # update: refractoriness first (Brian2's state updater does the same)
+        w = KernelWriter(scope, f"{g.name}_update", allow_accumulate=False, batch_size=B)
+        pre: list[ir.Statement] = []
+        for e in g.events:
+            if e.refractory is not None:
+                pre.append(ir.Assign("not_refractory", _not_refractory(e.refractory, net.dt)))
+        body = w.statements((*pre, *g.update))
+        if body:
+            phase_kernels["groups"].append(w.kernel(dom, body, "groups",
+                                                    f"state update of {g.name}"))
+        # thresholds: every event's condition
+        w = KernelWriter(scope, f"{g.name}_threshold", allow_accumulate=False, batch_size=B)
+        body_t: list[k.KStmt] = []
+        for e in g.events:
+            cond = e.condition
+            on_event: list[ir.Statement] = []
+            if e.refractory is not None:
+                cond = sympy.And(cond, sympy.Symbol("not_refractory"))
+                on_event = [ir.Assign("lastspike", sympy.Symbol("t")),
+                            ir.Assign("not_refractory", sympy.false)]
+            c = w.expr(cond, {}, body_t)
+            inner = (k.PushEvent(ring_name(g.name, e.name), g.size,
+                                 depths[(g.name, e.name)]),
+                     *w.statements(on_event))
+            body_t.append(k.If(c, inner))
+        if body_t:
+            phase_kernels["thresholds"].append(w.kernel(dom, tuple(body_t), "thresholds",
+                                                        f"events of {g.name}"))
+        # resets: per event, over the elements that emitted it
+        for e in g.events:
+            if not e.reset:
+                continue
+            w = KernelWriter(scope, f"{g.name}_{e.name}_reset", allow_accumulate=False,
+                             batch_size=B)
+            body = w.statements(e.reset)
+            edom = k.EventDomain(g.name, g.size, ring_name(g.name, e.name),
+                                 depths[(g.name, e.name)])
+            phase_kernels["resets"].append(w.kernel(edom, body, "resets",
+                                                    f"{e.name} reset of {g.name}"))
+
+    # -- sources
+    for src in net.sources:
+        r = ring_name(src.name, "spike")
+        depth = depths[(src.name, "spike")]
+        if isinstance(src, ir.PoissonSourceIR):
+            arrays.append(k.ArrayDecl(array_name(src.name, "rates"), "float", src.size, False,
+                                      "state", src.name))
+            name = f"{src.name}_poisson"
+            sid = stream_id(name)
+            u, rate = sympy.Symbol("_rand0"), sympy.Symbol("rates")
+            body = (k.Load("rates", array_name(src.name, "rates"), "elem"),
+                    k.Draw("_rand0", "uniform", 0, sid),
+                    k.If(sympy.StrictLessThan(u, rate * net.dt),
+                         (k.PushEvent(r, src.size, depth),)))
+            phase_kernels["thresholds"].append(k.Kernel(
+                name, k.ElementDomain(src.name, src.size), body, "thresholds",
+                f"Poisson spikes of {src.name}", (("rates", "float"), ("_rand0", "float"))))
+        elif isinstance(src, ir.SpikeArraySourceIR):
+            n_steps = spike_schedules.get(src.name, 0)
+            arrays.append(k.ArrayDecl(array_name(src.name, "offsets"), "int32", n_steps + 1,
+                                      role="input", owner=src.name))
+            arrays.append(k.ArrayDecl(array_name(src.name, "indices"), "int32",
+                                      max(1, len(src.indices)), role="input", owner=src.name))
+            period = int(round(src.period / net.dt)) if src.period > 0 else 0
+            phase_kernels["thresholds"].append(k.Kernel(
+                f"{src.name}_spikes", k.SpikeListDomain(src.name, src.size, n_steps, period),
+                (k.PushEvent(r, src.size, depth),), "thresholds",
+                f"scheduled spikes of {src.name}"))
+        else:  # pragma: no cover
+            raise UnsupportedFeature(f"source type {type(src).__name__}")
+
+    # -- synapses
+    synapse_kernels_groups: list[k.Kernel] = []
+    for s in net.synapses:
+        shape = conn[s.name]
+        pre_pop, post_pop = net.population(s.pre), net.population(s.post)
+        n_padded = shape.n_pre * shape.max_row
+        for v in s.variables:
+            arrays.append(k.ArrayDecl(array_name(s.name, v.name), v.dtype, n_padded, v.batched,
+                                      "state", s.name))
+        arrays += [
+            k.ArrayDecl(array_name(s.name, "rowlen"), "int32", shape.n_pre,
+                        role="connectivity", owner=s.name),
+            k.ArrayDecl(array_name(s.name, "cols"), "int32", max(1, n_padded),
+                        role="connectivity", owner=s.name),
+        ]
+        needs_colmap = any(pw.source == "post" for pw in s.pathways)
+        if needs_colmap:
+            arrays += [
+                k.ArrayDecl(array_name(s.name, "collen"), "int32", shape.n_post,
+                            role="connectivity", owner=s.name),
+                k.ArrayDecl(array_name(s.name, "remap"), "int32",
+                            max(1, shape.n_post * shape.max_col), role="connectivity",
+                            owner=s.name),
+            ]
+        n_syn_symbol = shape.n_pre * shape.max_row  # NOTE: Brian2's N is set by the frontend
+        scope = synapse_scope(net, s, n_syn_symbol)
+        acc = {
+            "pre": {v.name: array_name(pre_pop.name, v.name)
+                    for v in population_variables(pre_pop) if not v.read_only},
+            "post": {v.name: array_name(post_pop.name, v.name)
+                     for v in population_variables(post_pop) if not v.read_only},
+        }
+        sdom = k.SynapseDomain(s.name, shape.n_pre, shape.n_post, shape.max_row)
+        if s.dynamics:
+            w = KernelWriter(scope, f"{s.name}_dynamics", allow_accumulate=True,
+                             accumulate_arrays=acc, batch_size=B)
+            body = w.statements(s.dynamics)
+            synapse_kernels_groups.append(w.kernel(sdom, body, "groups",
+                                                   f"clock-driven dynamics of {s.name}"))
+        for sv in s.summed:
+            target_pop = post_pop if sv.side == "post" else pre_pop
+            tarr = array_name(target_pop.name, sv.target)
+            try:
+                tvar = next(v for v in population_variables(target_pop) if v.name == sv.target)
+            except StopIteration:
+                raise ModelError(f"synapses {s.name!r}: summed variable target {sv.target!r} "
+                                 f"is not a variable of {target_pop.name!r}") from None
+            zero = k.Kernel(f"{s.name}_summed_{sv.target}_zero",
+                            k.ElementDomain(target_pop.name, target_pop.size),
+                            (k.Store(tarr, sympy.Integer(0), "elem"),), "groups",
+                            f"clear {target_pop.name}.{sv.target} before summing",
+                            ())
+            w = KernelWriter(scope, f"{s.name}_summed_{sv.target}", allow_accumulate=True,
+                             accumulate_arrays=acc, batch_size=B)
+            body = w.statements((ir.Accumulate(sv.target, sv.expr, sv.side),))
+            synapse_kernels_groups += [zero, w.kernel(sdom, body, "groups",
+                                                      f"summed variable {sv.target}")]
+            del tvar
+        for pw in s.pathways:
+            grp = s.pre if pw.source == "pre" else s.post
+            r = ring_name(grp, pw.event)
+            if isinstance(pw.delay, ir.HeterogeneousDelay):
+                dvar = s.variable(pw.delay.variable)
+                if dvar.dtype not in ("int32", "int64"):
+                    raise ModelError(f"synapses {s.name!r}: heterogeneous delay variable "
+                                     f"{dvar.name!r} must be an integer number of steps")
+                dom = k.PathwayDomain(s.name, pw.source, grp, shape.n_pre, shape.n_post,
+                                      shape.max_row, shape.max_col, r, depths[(grp, pw.event)],
+                                      0, array_name(s.name, dvar.name), pw.delay.max_steps)
+            else:
+                dom = k.PathwayDomain(s.name, pw.source, grp, shape.n_pre, shape.n_post,
+                                      shape.max_row, shape.max_col, r, depths[(grp, pw.event)],
+                                      pw.delay.steps)
+            w = KernelWriter(scope, f"{s.name}_{pw.name}", allow_accumulate=True,
+                             accumulate_arrays=acc, batch_size=B)
+            body = w.statements(pw.statements)
+            if B > 1:
+                for name in w.written:
+                    if not s.variable(name).batched:
+                        raise ModelError(
+                            f"synapses {s.name!r}, pathway {pw.name!r}: `{name} = ...` writes a "
+                            f"variable shared by all {B} batch entries; declare it batched"
+                        )
+            phase_kernels["synapses"].append(w.kernel(dom, body, "synapses",
+                                                      f"{pw.event} pathway {pw.name}"))
+    phase_kernels["groups"] = synapse_kernels_groups + phase_kernels["groups"]
+
+    # -- monitors
+    for m in net.monitors:
+        kern, decls = _lower_monitor(net, m, depths, B, monitor_capacity)
+        arrays += decls
+        phase_kernels[kern.phase].append(kern)
+
+    kernels: list[k.Kernel] = []
+    for phase in net.schedule:
+        kernels += phase_kernels[phase]
+    return k.Plan(net.name, net.precision, B, net.dt, net.seed, tuple(arrays), tuple(kernels),
+                  tuple((ring_name(g, e), d) for (g, e), d in depths.items()))
+
+
+def _not_refractory(refractory: sympy.Basic, dt: float) -> sympy.Basic:
+    """Brian2's rule: refractory while ``timestep(t - lastspike) < timestep(refractory)``
+    for a duration, ``not_refractory = not condition`` for a condition."""
+    if is_boolean(refractory):
+        return sympy.Not(refractory)
+    t, last = sympy.Symbol("t"), sympy.Symbol("lastspike")
+    ts = lambda x: sympy.floor((x + 1e-3 * dt) / dt)  # noqa: E731
+    return sympy.GreaterThan(ts(t - last), ts(refractory))
+
+
+def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
+                   capacity: Callable[[ir.Monitor], int] | None
+                   ) -> tuple[k.Kernel, list[k.ArrayDecl]]:
+    pop = net.population(m.source)
+    if isinstance(m, ir.StateMonitorIR):
+        idx = tuple(range(pop.size)) if m.indices is None else m.indices
+        decls = [k.ArrayDecl(f"{m.name}__idx", "int32", max(1, len(idx)), role="monitor",
+                             owner=m.name)]
+        rows = capacity(m) if capacity else 1
+        scope = neuron_scope(net, pop) if isinstance(pop, ir.NeuronGroupIR) else Scope(
+            {}, {}, {}, frozenset(), f"source {pop.name!r}")
+        body: list[k.KStmt] = [k.Load("_rec_i", f"{m.name}__idx", "elem")]
+        locs = [("_rec_i", "int32")]
+        variables = {v.name: v for v in population_variables(pop)}
+        for var in m.variables:
+            if var not in variables:
+                raise ModelError(f"monitor {m.name!r}: {pop.name!r} has no variable {var!r}")
+            v = variables[var]
+            buf = f"{m.name}__{var}"
+            decls.append(k.ArrayDecl(buf, "float64" if v.dtype == "float64" else
+                                     ("float" if v.dtype == "float" else "float64"),
+                                     rows * len(idx), True, "monitor", m.name))
+            loc = f"_rec_{var}"
+            body.append(k.Load(loc, array_name(pop.name, var), sympy.Symbol("_rec_i")))
+            locs.append((loc, v.dtype))
+            body.append(k.RecordValue(buf, sympy.Symbol(loc), I, len(idx), m.every))
+        del scope
+        return (k.Kernel(f"{m.name}_record", k.ElementDomain(m.name, len(idx)), tuple(body),
+                         m.when, f"state monitor of {pop.name}", tuple(locs)), decls)
+    if isinstance(m, ir.RateMonitorIR):
+        rows = capacity(m) if capacity else 1
+        r = ring_name(pop.name, m.event)
+        decls = [k.ArrayDecl(f"{m.name}__rate", "float64", rows, True, "monitor", m.name)]
+        count = sympy.Symbol("_count")
+        body = (k.LoadCount("_count", r, depths[(pop.name, m.event)]),
+                k.RecordValue(f"{m.name}__rate", count / (pop.size * net.dt), sympy.Integer(0),
+                              1, 1))
+        return (k.Kernel(f"{m.name}_record", k.SingleDomain(), body, "end",
+                         f"population rate of {pop.name}", (("_count", "int32"),)), decls)
+    if isinstance(m, ir.EventMonitorIR):
+        r = ring_name(pop.name, m.event)
+        if (pop.name, m.event) not in depths:
+            raise ModelError(f"monitor {m.name!r}: {pop.name!r} has no event {m.event!r}")
+        edom = k.EventDomain(pop.name, pop.size, r, depths[(pop.name, m.event)])
+        if not m.variables:
+            words = (pop.size + 31) // 32
+            rows = capacity(m) if capacity else 1
+            decls = [k.ArrayDecl(f"{m.name}__bits", "uint32", rows * words, True, "monitor",
+                                 m.name)]
+            return (k.Kernel(f"{m.name}_record", edom, (k.RecordBit(f"{m.name}__bits", words),),
+                             "thresholds", f"{m.event} monitor of {pop.name}"), decls)
+        cap = capacity(m) if capacity else 1
+        variables = {v.name: v for v in population_variables(pop)}
+        body2: list[k.KStmt] = []
+        locs = []
+        vals = []
+        for var in m.variables:
+            if var not in variables:
+                raise ModelError(f"monitor {m.name!r}: {pop.name!r} has no variable {var!r}")
+            body2.append(k.Load(f"_rec_{var}", array_name(pop.name, var), "elem"))
+            locs.append((f"_rec_{var}", variables[var].dtype))
+            vals.append(sympy.Symbol(f"_rec_{var}"))
+        decls = [k.ArrayDecl(f"{m.name}__count", "int32", 1, True, "monitor", m.name),
+                 k.ArrayDecl(f"{m.name}__events", "float64", cap * (2 + len(vals)), True,
+                             "monitor", m.name)]
+        body2.append(k.RecordEvent(f"{m.name}__events", tuple(vals), cap))
+        return (k.Kernel(f"{m.name}_record", edom, tuple(body2), "thresholds",
+                         f"{m.event} monitor of {pop.name} with variables", tuple(locs)), decls)
+    raise UnsupportedFeature(f"monitor type {type(m).__name__}")  # pragma: no cover
