@@ -18,6 +18,7 @@ into everything that uses them, innermost first.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sympy
@@ -88,9 +89,15 @@ def _unit_dtype(unit: str, what: str) -> tuple[str, str]:
     return u, "float"
 
 
-def parse_equations(text: str, *, functions=(), units: bool = True) -> Equations:
-    """Parse an equation block (see the module docstring)."""
-    raw: list[EquationLine] = []
+def parse_equations(text: str, *, functions=(), units: bool = True,
+                    external: Collection[str] | None = None) -> Equations:
+    """Parse an equation block (see the module docstring).
+
+    ``external``: names the equations may use besides their own (parameters, ``t``, ...).
+    When given, any other name is an error, and none of these names is read as a unit
+    (a variable ``g`` is not a gram); when ``None``, unknown names are accepted.
+    """
+    matches = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
@@ -104,6 +111,14 @@ def parse_equations(text: str, *, functions=(), units: bool = True) -> Equations
             raise ModelError(
                 f"{what}: not an equation; use 'dx/dt = expr : unit', 'x = expr : unit' or "
                 "'x : unit', optionally followed by flags in parentheses")
+        matches.append((what, kind, m))
+    defined = {m.group("name") for _, _, m in matches}
+    allowed = None
+    if external is not None:
+        allowed = defined | set(external) | {"t", "dt", "xi"} | set(
+            re.findall(r"\b(xi_\w+)\b", text))
+    raw: list[EquationLine] = []
+    for what, kind, m in matches:
         flags = tuple(f.strip() for f in (m.group("flags") or "").split(",") if f.strip())
         for f in flags:
             if f not in KNOWN_FLAGS:
@@ -111,7 +126,8 @@ def parse_equations(text: str, *, functions=(), units: bool = True) -> Equations
         unit, dtype = _unit_dtype(m.group("unit"), what)
         expr = None
         if kind != "var":
-            expr = parse_expression(m.group("expr"), functions=functions, units=units)
+            expr = parse_expression(m.group("expr"), functions=functions, units=units,
+                                    allowed=allowed)
         raw.append(EquationLine(kind, m.group("name"), expr, unit, dtype, flags))
     names = [ln.name for ln in raw]
     dup = {n for n in names if names.count(n) > 1}

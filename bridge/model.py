@@ -99,7 +99,9 @@ def neuron_group(name: str, n: int, model: str, *, threshold: str | None = None,
     """
     namespace = dict(namespace or {})
     init = dict(init or {})
-    eqs = parse_equations(model, functions=functions)
+    eqs = parse_equations(model, functions=functions,
+                          external=set(namespace) | set(BUILTINS) | {"lastspike",
+                                                                     "not_refractory"})
     names = set(eqs.names)
     allowed = names | set(namespace) | set(BUILTINS) | {"lastspike", "not_refractory"}
     odes = eqs.odes(event_driven=None)
@@ -172,9 +174,11 @@ def synapses(name: str, pre: str, post: str, *, model: str = "", on_pre: str | N
     """
     namespace = dict(namespace or {})
     init = dict(init or {})
-    eqs = parse_equations(model, functions=functions)
-    names = set(eqs.names)
     side_names = {f"{v}_pre" for v in pre_variables} | {f"{v}_post" for v in post_variables}
+    eqs = parse_equations(model, functions=functions,
+                          external=set(namespace) | set(BUILTINS) | side_names | {
+                              "lastupdate", "lastspike_pre", "lastspike_post"})
+    names = set(eqs.names)
     allowed = (names | set(namespace) | set(BUILTINS) | side_names | {"lastupdate"}
                | {"lastspike_pre", "lastspike_post"})
     summed = tuple(

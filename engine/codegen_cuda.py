@@ -28,6 +28,8 @@ from .rng import CUDA_SOURCE as RNG_SOURCE
 C_TYPES = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long",
            "uint32": "unsigned int", "bool": "bool"}
 BLOCK = 256
+#: Printer-provided integer locals (divisions by them must stay true divisions).
+INTEGER_LOCALS = ("_i_", "_j_", "_s_", "_b_", "_step_", "_rec_i", "_count")
 
 
 def c_type(dtype: str, precision: str) -> str:
@@ -109,7 +111,7 @@ class CudaKernelPrinter:
     def __init__(self, plan: k.Plan) -> None:
         self.plan = plan
         self.p = plan.precision
-        self.expr_printer = CudaExprPrinter(plan.precision)
+        self.expr_printer = CudaExprPrinter(plan.precision, integer_symbols=INTEGER_LOCALS)
         self.arrays = {a.name: a for a in plan.arrays}
         self.B = plan.batch_size
         self.real = c_type("float", self.p)

@@ -546,9 +546,10 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
 
 def _not_refractory(refractory: sympy.Basic, dt: float) -> sympy.Basic:
     """Brian2's rule: refractory while ``timestep(t - lastspike) < timestep(refractory)``
-    for a duration, ``not_refractory = not condition`` for a condition."""
+    for a duration; for a condition, refractoriness is only *left* when it stops holding:
+    ``not_refractory = not_refractory or not condition``."""
     if is_boolean(refractory):
-        return sympy.Not(refractory)
+        return sympy.Or(sympy.Symbol("not_refractory"), sympy.Not(refractory))
     t, last = sympy.Symbol("t"), sympy.Symbol("lastspike")
     ts = lambda x: sympy.floor((x + 1e-3 * dt) / dt)  # noqa: E731
     return sympy.GreaterThan(ts(t - last), ts(refractory))
@@ -616,7 +617,7 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
             body2.append(k.Load(f"_rec_{var}", array_name(pop.name, var), "elem"))
             locs.append((f"_rec_{var}", variables[var].dtype))
             vals.append(sympy.Symbol(f"_rec_{var}"))
-        decls = [k.ArrayDecl(f"{m.name}__count", "int32", 1, True, "monitor", m.name),
+        decls = [k.ArrayDecl(f"{m.name}__count", "int32", B, False, "monitor", m.name),
                  k.ArrayDecl(f"{m.name}__events", "float64", cap * (2 + len(vals)), True,
                              "monitor", m.name)]
         body2.append(k.RecordEvent(f"{m.name}__events", tuple(vals), cap))

@@ -144,6 +144,13 @@ class Simulation:
                 self.arrays[array_name(s.name, "remap")][...] = rm.reshape(-1)[
                     :self.arrays[array_name(s.name, "remap")].size]
             self.arrays[f"{s.name}__valid"] = rows.padded_index()
+        for m in net.monitors:
+            if isinstance(m, ir.StateMonitorIR):
+                size = net.population(m.source).size
+                idx = np.arange(size) if m.indices is None else np.asarray(m.indices)
+                if idx.size and (idx.min() < 0 or idx.max() >= size):
+                    raise ModelError(f"monitor {m.name!r}: indices must lie in [0, {size})")
+                self.arrays[f"{m.name}__idx"][...] = self.xp.asarray(idx, dtype=self.xp.int32)
         for ta in net.timed_arrays:
             self.arrays[array_name("timed", ta.name)][...] = self.xp.asarray(
                 np.asarray(ta.values, dtype=np.float64).reshape(-1))

@@ -1,0 +1,42 @@
+"""Shared fixtures: every feature test runs on every engine available here.
+
+``GPUSPIKE_TEST_ENGINES`` (comma-separated, e.g. ``numpy,cupy``) chooses the engines;
+by default NumPy always and CuPy where a CUDA device is usable (as GeNN parametrises its
+feature tests over backends).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from gpuspike.engine.backend import cuda_status
+
+
+def available_engines() -> list[str]:
+    asked = os.environ.get("GPUSPIKE_TEST_ENGINES")
+    if asked:
+        return [e.strip() for e in asked.split(",") if e.strip()]
+    return ["numpy", "cupy"] if cuda_status()[0] else ["numpy"]
+
+
+ENGINES = available_engines()
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request) -> str:
+    if request.param == "cupy" and not cuda_status()[0]:
+        pytest.skip(f"no usable CUDA device: {cuda_status()[1]}")
+    return request.param
+
+
+def pytest_collection_modifyitems(config, items):
+    import shutil
+
+    ok, why = cuda_status()
+    for item in items:
+        if "gpu" in item.keywords and not ok:
+            item.add_marker(pytest.mark.skip(reason=f"needs a GPU: {why}"))
+        if "nvcc" in item.keywords and shutil.which("nvcc") is None:
+            item.add_marker(pytest.mark.skip(reason="nvcc is not on PATH"))
