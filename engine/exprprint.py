@@ -327,6 +327,27 @@ __device__ __forceinline__ float _mod(float a, float b) {
     float r = fmodf(a, b);
     return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r;
 }
+__device__ __forceinline__ int _clip(int x, int lo, int hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+__device__ __forceinline__ long long _clip(long long x, long long lo, long long hi) {
+    return x < lo ? lo : (x > hi ? hi : x);
+}
+__device__ __forceinline__ long long _imod(long long a, long long b);
+__device__ __forceinline__ int _mod(int a, int b) { return (int)_imod(a, b); }
+__device__ __forceinline__ long long _mod(long long a, long long b) { return _imod(a, b); }
+// Mixed argument types (double t in float32 code, integer bounds): promote as C does;
+// every promoted type has an exact overload above, so these never call themselves.
+template <class A, class B, class C>
+__device__ __forceinline__ auto _clip(A x, B lo, C hi) -> decltype(x + lo + hi) {
+    typedef decltype(x + lo + hi) T;
+    return _clip((T)x, (T)lo, (T)hi);
+}
+template <class A, class B>
+__device__ __forceinline__ auto _mod(A a, B b) -> decltype(a + b) {
+    typedef decltype(a + b) T;
+    return _mod((T)a, (T)b);
+}
 __device__ __forceinline__ long long _imod(long long a, long long b) {
     long long r = a % b;
     return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;

@@ -32,6 +32,7 @@ import sympy
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 from gpuspike.bridge.expressions import clip
+from gpuspike.bridge.passes import common_subexpressions
 
 from . import kernel_ir as k
 
@@ -379,7 +380,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         for e in g.events:
             if e.refractory is not None:
                 pre.append(ir.Assign("not_refractory", _not_refractory(e.refractory, net.dt)))
-        body = w.statements((*pre, *g.update))
+        body = w.statements(common_subexpressions((*pre, *g.update)))
         if body:
             phase_kernels["groups"].append(w.kernel(dom, body, "groups",
                                                     f"state update of {g.name}"))
@@ -480,7 +481,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         if s.dynamics:
             w = KernelWriter(scope, f"{s.name}_dynamics", allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
-            body = w.statements(s.dynamics)
+            body = w.statements(common_subexpressions(s.dynamics))
             synapse_kernels_groups.append(w.kernel(sdom, body, "groups",
                                                    f"clock-driven dynamics of {s.name}"))
         for sv in s.summed:

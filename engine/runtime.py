@@ -18,6 +18,7 @@ import numpy as np
 
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, RingBufferOverflow
+from gpuspike.bridge.passes import validate
 
 from . import connectivity as conn
 from . import kernel_ir as k
@@ -85,6 +86,7 @@ class Simulation:
         self._graphs: dict[int, Any] = {}
         self.timings: dict[str, float] = {}
         self._check_names()
+        validate(net)
         # connectivity first: the kernels need its sizes
         self.rows: dict[str, conn.SparseRows] = {}
         self._user_order: dict[str, np.ndarray] = {}

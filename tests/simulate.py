@@ -7,6 +7,7 @@ source, where nvcc exists), so code-generation errors show up without a GPU.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -43,7 +44,8 @@ def simulate(net: ir.NetworkIR, engine: str, steps: int = 0, **kwargs) -> Simula
     """Build ``net`` on ``engine``, check its CUDA source compiles, run ``steps`` steps."""
     sim = Simulation(net, engine=engine, **kwargs)
     if shutil.which("nvcc") and sim.backend.name == "numpy":
-        compile_ptx(cuda_source(sim.plan))
+        for precision in ("float64", "float32"):
+            compile_ptx(cuda_source(dataclasses.replace(sim.plan, precision=precision)))
     if steps:
         sim.run(steps)
     return sim
