@@ -364,6 +364,12 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                                   role="input", owner=ta.name))
 
     phase_kernels: dict[str, list[k.Kernel]] = {p: [] for p in ir.PHASES}
+    # A group's threshold reads only its own variables, which nothing after its update in
+    # the groups phase writes: with 'thresholds' right after 'groups' the two fuse into one
+    # kernel (one launch and one pass over memory less per group and step), same result.
+    sched = list(net.schedule)
+    fuse_threshold = ("groups" in sched and "thresholds" in sched
+                      and sched.index("thresholds") == sched.index("groups") + 1)
 
     # -- neuron groups
     for g in net.groups:
@@ -381,11 +387,14 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             if e.refractory is not None:
                 pre.append(ir.Assign("not_refractory", _not_refractory(e.refractory, net.dt)))
         body = w.statements(common_subexpressions((*pre, *g.update)))
-        if body:
-            phase_kernels["groups"].append(w.kernel(dom, body, "groups",
-                                                    f"state update of {g.name}"))
+        if not fuse_threshold:
+            if body:
+                phase_kernels["groups"].append(w.kernel(dom, body, "groups",
+                                                        f"state update of {g.name}"))
+            w = KernelWriter(scope, f"{g.name}_threshold", allow_accumulate=False,
+                             batch_size=B)
+            body = ()
         # thresholds: every event's condition
-        w = KernelWriter(scope, f"{g.name}_threshold", allow_accumulate=False, batch_size=B)
         body_t: list[k.KStmt] = []
         for e in g.events:
             cond = e.condition
@@ -399,7 +408,10 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                                  depths[(g.name, e.name)]),
                      *w.statements(on_event))
             body_t.append(k.If(c, inner))
-        if body_t:
+        if fuse_threshold and (body or body_t):
+            phase_kernels["groups"].append(w.kernel(dom, (*body, *body_t), "groups",
+                                                    f"state update and events of {g.name}"))
+        elif body_t:
             phase_kernels["thresholds"].append(w.kernel(dom, tuple(body_t), "thresholds",
                                                         f"events of {g.name}"))
         # resets: per event, over the elements that emitted it

@@ -29,9 +29,10 @@ def test_source_is_deterministic():
 
 def test_one_named_kernel_per_phase_with_ir_comments():
     src = cuda_source(_plan())
-    for name in ("k_exc_update", "k_exc_threshold", "k_exc_spike_reset", "k_rec_pre",
+    for name in ("k_exc_update", "k_exc_spike_reset", "k_rec_pre",
                  "k_spikes_record", "gs_advance"):
         assert f"void {name}(" in src
+    assert "state update and events of exc" in src  # threshold fused into the update
     assert "// v_post += w" in src
     assert "atomicAdd(&exc__v[" in src
 

@@ -88,3 +88,15 @@ def test_spike_source_rejects_double_spike_in_a_step():
     src = ir.SpikeArraySourceIR("S", 2, np.array([0.0, 0.00001]), np.array([1, 1]))
     with pytest.raises(ModelError, match="twice"):
         Simulation(ir.NetworkIR(dt=DT, sources=(src,)), engine="numpy")
+
+
+def test_threshold_fuses_with_update_only_when_adjacent():
+    a, b, _ = _net()
+    g = neuron_group("g", 3, "dv/dt = 1/tau : 1", threshold="v > 1", reset="v = 0",
+                     namespace={"tau": 0.01})
+    fused = lower(ir.NetworkIR(dt=DT, groups=(g,)), {})
+    apart = lower(ir.NetworkIR(dt=DT, groups=(g,), schedule=(
+        "start", "groups", "synapses", "thresholds", "resets", "end")), {})
+    assert [k.name for k in fused.step_kernels] == ["g_update", "g_spike_reset"]
+    assert [k.name for k in apart.step_kernels] == ["g_update", "g_threshold",
+                                                    "g_spike_reset"]
