@@ -1,0 +1,98 @@
+"""Run every benchmark (CUBA, COBAHH, construction), each in its own process; JSON lines out.
+
+Each benchmark runs as a subprocess of this interpreter (so Brian2's global state and the
+GPU memory of one do not leak into the next); its stdout JSON lines are passed through to
+ours, its stderr to ours. A benchmark that fails adds a line ``{"bench": ..., "error": ...}``
+and the others still run; the exit status is 1 if any failed.
+
+Run: ``python benchmarks/run_all.py --engine numpy --quick`` (CPU, < 5 min on 2 cores) or
+``python benchmarks/run_all.py --engine cupy`` (GPU sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+if __package__:
+    from .common import emit, log, resolve_engine
+else:
+    from common import emit, log, resolve_engine
+
+HERE = Path(__file__).resolve().parent
+
+
+def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
+    """(label, script and its arguments) of every benchmark to run."""
+    out = [
+        ("cuba", ["cuba.py"]),
+        ("cobahh", ["cobahh.py"]),
+        ("construction", ["construction.py"]),
+    ]
+    if engine == "cupy" and not quick:
+        # the CPU size on the GPU too, against the same Brian2 peer, and float32 at scale
+        out.insert(
+            2, ("cobahh-4000", ["cobahh.py", "--neurons", "4000", "--synapses-per-neuron", "80"])
+        )
+        out.insert(
+            3, ("cobahh-1e5-float32", ["cobahh.py", "--precision", "float32", "--no-brian2"])
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--engine", choices=("auto", "numpy", "cupy"), default="auto")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--precision", choices=("float32", "float64"), default=None)
+    p.add_argument("--no-brian2", action="store_true")
+    p.add_argument("--only", nargs="*", default=None, help="labels to run (default: all)")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per benchmark")
+    args = p.parse_args(argv)
+    engine = resolve_engine(args.engine)
+    failed = []
+    t_all = time.perf_counter()
+    for label, cmd in jobs(engine, args.quick):
+        if args.only and label not in args.only:
+            continue
+        full = [sys.executable, str(HERE / cmd[0]), *cmd[1:], "--engine", engine]
+        if args.quick:
+            full.append("--quick")
+        if args.precision and "--precision" not in cmd:
+            full += ["--precision", args.precision]
+        if args.no_brian2 and "--no-brian2" not in cmd:
+            full.append("--no-brian2")
+        log(f"== {label}: {' '.join(full[1:])}")
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(
+                full, stdout=subprocess.PIPE, text=True, timeout=args.timeout, check=False
+            )
+            rc, stdout = proc.returncode, proc.stdout
+        except subprocess.TimeoutExpired as exc:
+            rc, stdout = (
+                -1,
+                exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or ""),
+            )
+        sys.stdout.write(stdout)
+        sys.stdout.flush()
+        wall = time.perf_counter() - t0
+        log(f"== {label}: exit {rc} after {wall:.1f} s")
+        if rc != 0:
+            failed.append(label)
+            emit(bench=label, engine=engine, error=f"exit status {rc}", wall_s=wall)
+    emit(
+        bench="run_all",
+        engine=engine,
+        quick=args.quick,
+        failed=failed,
+        wall_s=time.perf_counter() - t_all,
+    )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
