@@ -43,6 +43,11 @@ def _accumulate(flat: np.ndarray, idx: np.ndarray, val) -> None:
 def _push_elements(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int,
                    mask) -> None:
     """Event lists of step ``slot`` from a (B, n) mask: element order within a batch."""
+    if B == 1:  # the common simulation case: no batch bookkeeping
+        idx = np.flatnonzero(np.broadcast_to(mask, (1, n)))
+        count[slot] = idx.size
+        lst[slot * n:slot * n + idx.size] = idx
+        return
     m = np.broadcast_to(np.asarray(mask, dtype=bool), (B, n))
     cnt = m.sum(axis=1)
     count[slot * B:(slot + 1) * B] = cnt
@@ -70,10 +75,29 @@ def _push_pairs(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int,
 
 def _events(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int):
     """(batch, element) vectors of the event lists of ``slot``."""
+    if B == 1:
+        c = int(count[slot])
+        return _ZEROS[:c] if c <= _ZEROS.size else np.zeros(c, np.int64), \
+            lst[slot * n:slot * n + c].astype(np.int64)
     cnt = count[slot * B:(slot + 1) * B].astype(np.int64)
     bb = np.repeat(np.arange(B), cnt)
     p = np.arange(bb.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
     return bb, lst[(slot * B + bb) * n + p].astype(np.int64)
+
+
+_ZEROS = np.zeros(1 << 16, dtype=np.int64)
+_ZEROS.setflags(write=False)
+
+
+def _record_bits(flat: np.ndarray, words: np.ndarray, bits: np.ndarray) -> None:
+    """``flat[words] |= bits`` where several bits may share a word. Each element appears
+    once per step, so the bits of one word are distinct and their sum is their OR."""
+    if words.size == 0:
+        return
+    order = np.argsort(words, kind="stable")
+    words, bits = words[order], bits[order]
+    first = np.flatnonzero(np.r_[True, words[1:] != words[:-1]])
+    flat[words[first]] |= np.add.reduceat(bits.astype(np.uint64), first).astype(np.uint32)
 
 
 def _expand(bsp: np.ndarray, owner: np.ndarray, length: np.ndarray, width: int):
@@ -97,6 +121,7 @@ RUNTIME_NAMESPACE = {
     "_push_pairs": _push_pairs,
     "_events": _events,
     "_expand": _expand,
+    "_record_bits": _record_bits,
     "_int": _int,
     "_uniform": rng.uniform,
     "_normal": rng.normal,
@@ -267,8 +292,7 @@ class NumpyKernelPrinter:
                     rhs = val if mask is None else f"np.where({mask}, {val}, A['{st.array}']"\
                         f".reshape(-1)[{idx}])"
                     out.append(f"{ind}_ix = {idx}")
-                    out.append(f"{ind}A['{st.array}'].reshape(-1)[_ix] = "
-                               f"np.broadcast_to({rhs}, np.shape(_ix))")
+                    out.append(f"{ind}A['{st.array}'].reshape(-1)[_ix] = {rhs}")
             elif isinstance(st, k.AtomicAdd):
                 if st.comment:
                     out.append(f"{ind}# {st.comment}")
@@ -317,7 +341,7 @@ class NumpyKernelPrinter:
                 m = "" if mask is None else f"[np.broadcast_to({mask}, _b_.shape)]"
                 out.append(f"{ind}_w = (_b_ * {buf.size} + (_step_ - _origin_) * {st.words} "
                            f"+ _i_ // 32){m}")
-                out.append(f"{ind}np.bitwise_or.at(A['{st.buffer}'].reshape(-1), _w, "
+                out.append(f"{ind}_record_bits(A['{st.buffer}'].reshape(-1), _w, "
                            f"np.left_shift(np.uint32(1), (_i_ % 32){m}.astype(np.uint32)))")
             elif isinstance(st, k.RecordValue):
                 buf = self.arrays[st.buffer]
@@ -325,8 +349,7 @@ class NumpyKernelPrinter:
                 out.append(f"{ind}if _step_ % {st.every} == 0:")
                 out.append(f"{ind}    _row = (_step_ - _origin_) // {st.every}")
                 out.append(f"{ind}    _ix = _b_ * {buf.size} + _row * {st.width} + {col}")
-                out.append(f"{ind}    A['{st.buffer}'].reshape(-1)[_ix] = "
-                           f"np.broadcast_to({self.expr(st.expr)}, np.shape(_ix))")
+                out.append(f"{ind}    A['{st.buffer}'].reshape(-1)[_ix] = {self.expr(st.expr)}")
             elif isinstance(st, k.RecordEvent):
                 buf = self.arrays[st.buffer]
                 width = 2 + len(st.values)

@@ -442,6 +442,7 @@ def _condition(
 ) -> SparseRows:
     if conn.n < 0:
         raise ModelError(f"{what}: n = {conn.n} must be >= 0")
+    row_only = _row_condition(conn) if condition_evaluator is None else None
     if condition_evaluator is None:
         condition = sympy.sympify(conn.condition)
         if condition != sympy.true:
@@ -451,6 +452,20 @@ def _condition(
         p_evaluator = float(p_expr) if p_expr.is_number else _lambdify(p_expr, n_pre, n_post, what)
     if isinstance(p_evaluator, (int, float)) and not 0.0 <= float(p_evaluator) <= 1.0:
         raise ModelError(f"{what}: probability p = {p_evaluator} is outside [0, 1]")
+    if row_only is not None and isinstance(p_evaluator, (int, float)) and conn.n == 1:
+        # A condition on i alone selects rows: geometric skipping on those rows only
+        # (O(synapses) instead of O(n_pre * n_post) condition evaluations).
+        base = _fixed_probability(xp, FixedProbability(float(p_evaluator)), n_pre, n_post,
+                                  False, seed, stream, max_bytes, tile_elements, what)
+        rows = xp.arange(n_pre, dtype=xp.int64)
+        evaluate = _lambdify(row_only, n_pre, n_post, what)
+        keep = xp.broadcast_to(xp.asarray(evaluate(rows, xp.zeros_like(rows)), dtype=bool),
+                               (n_pre,))
+        length = xp.where(keep, base.row_length, 0).astype(xp.int32)
+        width = int(length.max()) if n_pre else 0
+        cols = base.cols[:, :width]
+        cols = xp.where(xp.arange(width)[None, :] < length[:, None], cols, PAD)
+        return _finish(xp, n_pre, n_post, length, cols.astype(xp.int32))
     tile = _tile_rows(xp, n_post, tile_elements)
     j_line = xp.arange(n_post, dtype=xp.int64)[None, :]
     found_i, found_j = [], []
@@ -474,6 +489,17 @@ def _condition(
     if conn.n != 1:
         i, j = xp.repeat(i, conn.n), xp.repeat(j, conn.n)
     return _rows_from_pairs(xp, n_pre, n_post, i, j, max_bytes, what)
+
+
+def _row_condition(conn: ConditionConnect) -> sympy.Basic | None:
+    """The condition when it depends on ``i`` (and the sizes) alone, else None."""
+    condition = sympy.sympify(conn.condition)
+    if condition == sympy.true:
+        return None
+    names = {s.name for s in condition.free_symbols}
+    if not names <= {"i", "N_pre", "N_post"} or condition.atoms(sympy.Function):
+        return None
+    return condition
 
 
 def _from_list(

@@ -32,7 +32,7 @@ import sympy
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 from gpuspike.bridge.expressions import clip
-from gpuspike.bridge.passes import common_subexpressions
+from gpuspike.bridge.passes import bake_parameters, common_subexpressions
 
 from . import kernel_ir as k
 
@@ -302,6 +302,12 @@ class KernelWriter:
                         tuple(self.locals.items()))
 
 
+def _optimise(stmts: tuple[ir.Statement, ...], scope: Scope) -> tuple[ir.Statement, ...]:
+    """Bake constants first (so ``exp(-dt/tau)`` and friends fold into numbers), then
+    eliminate common subexpressions of what is left."""
+    return common_subexpressions(bake_parameters(stmts, scope.constants))
+
+
 def _cast(expr: sympy.Basic, dtype: str) -> sympy.Basic:
     if dtype == "bool" and not is_boolean(expr):
         return sympy.Ne(expr, 0)
@@ -386,7 +392,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         for e in g.events:
             if e.refractory is not None:
                 pre.append(ir.Assign("not_refractory", _not_refractory(e.refractory, net.dt)))
-        body = w.statements(common_subexpressions((*pre, *g.update)))
+        body = w.statements(_optimise((*pre, *g.update), scope))
         if not fuse_threshold:
             if body:
                 phase_kernels["groups"].append(w.kernel(dom, body, "groups",
@@ -493,7 +499,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         if s.dynamics:
             w = KernelWriter(scope, f"{s.name}_dynamics", allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
-            body = w.statements(common_subexpressions(s.dynamics))
+            body = w.statements(_optimise(s.dynamics, scope))
             synapse_kernels_groups.append(w.kernel(sdom, body, "groups",
                                                    f"clock-driven dynamics of {s.name}"))
         for sv in s.summed:
@@ -532,7 +538,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                                       pw.delay.steps)
             w = KernelWriter(scope, f"{s.name}_{pw.name}", allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
-            body = w.statements(pw.statements)
+            body = w.statements(_optimise(pw.statements, scope))
             if B > 1:
                 for name in w.written:
                     if not s.variable(name).batched:

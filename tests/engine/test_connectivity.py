@@ -374,3 +374,18 @@ def test_cupy_matches_numpy():
             == host(b.cols)[:, : min(a.max_row, b.max_row)]
         ).all(axis=1)
         assert same.mean() > 0.99
+
+
+def test_condition_on_rows_only_selects_rows_with_probability():
+    """``connect(condition='i < 30', p=0.2)``: rows >= 30 empty, others Binomial(n, p)."""
+    from gpuspike.bridge.expressions import parse_expression
+    from gpuspike.bridge.ir import ConditionConnect
+    from gpuspike.engine.connectivity import build
+
+    rows = build(ConditionConnect(parse_expression("i < 30"), parse_expression("0.2")),
+                 100, 500, xp=np, seed=3, stream=9)
+    lengths = np.asarray(rows.row_length)
+    assert np.all(lengths[30:] == 0)
+    assert abs(lengths[:30].mean() - 100) < 5 * np.sqrt(500 * 0.2 * 0.8 / 30)
+    i, j = rows.to_pairs()
+    assert np.all(i < 30) and len(set(zip(i.tolist(), j.tolist()))) == len(i)
