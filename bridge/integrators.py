@@ -267,7 +267,11 @@ def _propagator_cached(A: sympy.ImmutableMatrix, b: sympy.ImmutableMatrix) -> tu
     M = sympy.zeros(n + 1, n + 1)
     M[:n, :n] = A
     M[:n, n] = b
+    rates = [M[k, k] for k in range(n + 1)]
+    distinct = all(sympy.simplify(a - b) != 0 for k, a in enumerate(rates) for b in rates[:k])
     try:
+        if not distinct:  # repeated rates (e.g. tau_m == tau_s): Jordan blocks
+            raise MatrixError("repeated eigenvalues")
         # Diagonalisable (distinct rates): e^{M dt} = P e^{D dt} P^-1, several times faster
         # than sympy's general matrix exponential (Jordan form) on these small systems.
         P, D = M.diagonalize()
