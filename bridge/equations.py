@@ -18,14 +18,15 @@ into everything that uses them, innermost first.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
+from fractions import Fraction
 from dataclasses import dataclass
 
 import sympy
 
 from .errors import ModelError
 from .expressions import parse_expression
-from .units import parse_unit
+from .units import DIMENSIONLESS, UNIT_DIMENSIONS, Dimension, check_assignment, parse_unit
 
 _DIFF = re.compile(r"^d\s*(?P<name>[A-Za-z_]\w*)\s*/\s*dt\s*=\s*(?P<expr>.+?)\s*:\s*"
                    r"(?P<unit>[^()]+?)\s*(\((?P<flags>[^)]*)\))?\s*$")
@@ -47,6 +48,8 @@ class EquationLine:
     unit: str
     dtype: str
     flags: tuple[str, ...]
+    #: the expression as written, unit names kept as symbols (for unit checks)
+    written: sympy.Basic | None = None
 
 
 @dataclass(frozen=True)
@@ -124,11 +127,12 @@ def parse_equations(text: str, *, functions=(), units: bool = True,
             if f not in KNOWN_FLAGS:
                 raise ModelError(f"{what}: unknown flag {f!r}; known: {sorted(KNOWN_FLAGS)}")
         unit, dtype = _unit_dtype(m.group("unit"), what)
-        expr = None
+        expr = written = None
         if kind != "var":
             expr = parse_expression(m.group("expr"), functions=functions, units=units,
                                     allowed=allowed)
-        raw.append(EquationLine(kind, m.group("name"), expr, unit, dtype, flags))
+            written = parse_expression(m.group("expr"), functions=functions, units=False)
+        raw.append(EquationLine(kind, m.group("name"), expr, unit, dtype, flags, written))
     names = [ln.name for ln in raw]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -154,5 +158,34 @@ def parse_equations(text: str, *, functions=(), units: bool = True,
     mapping = {sympy.Symbol(n): e for n, e in resolved.items()}
     lines = tuple(EquationLine(ln.kind, ln.name,
                                None if ln.expr is None else ln.expr.xreplace(mapping),
-                               ln.unit, ln.dtype, ln.flags) for ln in raw)
+                               ln.unit, ln.dtype, ln.flags, ln.written) for ln in raw)
     return Equations(lines)
+
+
+def check_units(eqs: Equations, known: Mapping[str, Dimension], what: str) -> None:
+    """Dimensional analysis of every equation whose symbols all have known units.
+
+    ``known``: dimensions of external names (parameters given with units). Names of
+    unknown dimension (plain SI floats) make an equation unchecked, never an error.
+    ``dx/dt = f : u`` needs ``f`` in ``u / second``; ``y = f : u`` needs ``f`` in ``u``.
+    """
+    dims: dict[str, Dimension] = dict(known)
+    second = parse_unit("second")[1]
+    dims.update({"t": second, "dt": second, "i": DIMENSIONLESS, "j": DIMENSIONLESS,
+                 "N": DIMENSIONLESS})
+    for ln in eqs.lines:
+        dims[ln.name] = parse_unit(ln.unit)[1]
+    for ln in eqs.lines:
+        if ln.written is None or "summed" in ln.flags:
+            continue
+        local = dict(dims)
+        for sym in ln.written.free_symbols:
+            if sym.name == "xi" or sym.name.startswith("xi_"):
+                local[sym.name] = second ** Fraction(-1, 2)
+        names = {s.name for s in ln.written.free_symbols} | {
+            f.func.__name__ for f in ln.written.atoms(sympy.core.function.AppliedUndef)}
+        if not names <= set(local) | set(UNIT_DIMENSIONS):
+            continue  # a parameter given as a bare number: its unit is unknown
+        target = dims[ln.name] / second if ln.kind == "diff" else dims[ln.name]
+        lhs = f"d{ln.name}/dt" if ln.kind == "diff" else ln.name
+        check_assignment(target, ln.written, local, target=f"{what}: {lhs}")

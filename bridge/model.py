@@ -12,8 +12,10 @@ This is what tests, examples and the training code use to write a network direct
     exc = synapses("exc_syn", "exc", "exc", on_pre="ge_post += we",
                    connector=FixedProbability(0.02), namespace={"we": 1.62e-3})
 
-Numbers in ``namespace`` become :class:`~.ir.Parameter` (SI values); unit names inside
-strings (``5*ms``) are replaced by their SI scale. Differential equations are integrated
+Numbers in ``namespace`` become :class:`~.ir.Parameter` (SI values); values may also be
+strings with units (``"20*ms"``), and then the equations' units are checked against them
+(:class:`~.errors.UnitError` names the equation). Unit names inside strings (``5*ms``)
+are replaced by their SI scale. Differential equations are integrated
 with :func:`~.integrators.integrate`; ``(unless refractory)`` variables keep their value
 while the neuron is refractory (Brian2's semantics). Event-driven synaptic variables are
 advanced exactly from their last update at every event of a pathway.
@@ -27,12 +29,30 @@ import numpy as np
 import sympy
 
 from . import ir
-from .equations import Equations, parse_equations
+from .equations import Equations, check_units, parse_equations
 from .errors import ModelError
 from .expressions import parse_expression, parse_statements
 from .integrators import integrate
+from .units import Dimension, dimension_of
 
 BUILTINS = ("t", "dt", "i", "j", "N", "N_pre", "N_post")
+
+
+def _namespace(namespace: Mapping[str, Any] | None) -> tuple[dict[str, float], dict]:
+    """SI values of a namespace, and the dimensions of the entries given with units.
+
+    Values are numbers (SI, unit unknown: not checked) or strings with units such as
+    ``"20*ms"`` (value 0.02, dimension second: checked against the equations).
+    """
+    values: dict[str, float] = {}
+    dims: dict[str, Dimension] = {}
+    for key, v in (namespace or {}).items():
+        if isinstance(v, str):
+            values[key] = float(parse_expression(v, units=True))
+            dims[key] = dimension_of(parse_expression(v), {})
+        else:
+            values[key] = float(v)
+    return values, dims
 
 
 def _initializer(value: Any, allowed, functions) -> ir.Initializer:
@@ -97,11 +117,12 @@ def neuron_group(name: str, n: int, model: str, *, threshold: str | None = None,
 
     ``events``: extra events, name -> (condition, statements or None).
     """
-    namespace = dict(namespace or {})
+    namespace, known = _namespace(namespace)
     init = dict(init or {})
     eqs = parse_equations(model, functions=functions,
                           external=set(namespace) | set(BUILTINS) | {"lastspike",
                                                                      "not_refractory"})
+    check_units(eqs, known, f"neuron group {name!r}")
     names = set(eqs.names)
     allowed = names | set(namespace) | set(BUILTINS) | {"lastspike", "not_refractory"}
     odes = eqs.odes(event_driven=None)
@@ -172,7 +193,7 @@ def synapses(name: str, pre: str, post: str, *, model: str = "", on_pre: str | N
     ``pre_variables`` / ``post_variables``: names of the pre/post groups' variables that
     the code may use with ``_pre`` / ``_post``.
     """
-    namespace = dict(namespace or {})
+    namespace, known = _namespace(namespace)
     init = dict(init or {})
     side_names = {f"{v}_pre" for v in pre_variables} | {f"{v}_post" for v in post_variables}
     eqs = parse_equations(model, functions=functions,

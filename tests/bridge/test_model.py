@@ -48,3 +48,19 @@ def test_synapses_delays_summed_and_event_driven():
     assert any(v.name == "lastupdate" for v in s.variables)
     with pytest.raises(ModelError, match="max_delay"):
         synapses("s", "a", "b", model="d : second", delay="d", dt=1e-4)
+
+
+def test_units_checked_when_parameters_carry_units():
+    from gpuspike.bridge.errors import UnitError
+
+    ok = neuron_group("g", 2, "dv/dt = (El - v)/tau : volt", namespace={"El": "-65*mV",
+                                                                       "tau": "10*ms"})
+    assert {p.name: p.value for p in ok.parameters} == pytest.approx({"El": -0.065,
+                                                                      "tau": 0.01})
+    with pytest.raises(UnitError, match="dv/dt"):
+        neuron_group("g", 2, "dv/dt = (El - v) : volt", namespace={"El": "-65*mV"})
+    with pytest.raises(UnitError, match="adding"):
+        neuron_group("g", 2, "dv/dt = (I - v)/tau : volt\nI : amp",
+                     namespace={"tau": "10*ms"})
+    # bare numbers have no unit to check: accepted as SI values
+    neuron_group("g", 2, "dv/dt = (El - v) : volt", namespace={"El": -0.065})

@@ -61,7 +61,7 @@ def test_refractory_condition(engine):
     for ever: it climbs from 1. With a reset to 0 it is refractory for no step at all and
     fires every 4 steps."""
     for reset, expected in (("v = 1", [3]), ("v = 0", [3, 7, 11, 15])):
-        g = neuron_group("g", 1, "dv/dt = 2000 : 1", threshold="v > 0.7", reset=reset,
+        g = neuron_group("g", 1, "dv/dt = 2000/second : 1", threshold="v > 0.7", reset=reset,
                          refractory="v > 0.5")
         net = ir.NetworkIR(dt=DT, groups=(g,), monitors=(ir.SpikeMonitorIR("sm", "g"),))
         rec = simulate(net, engine, 18).spikes("sm")
