@@ -271,8 +271,7 @@ class CudaKernelPrinter:
     def index(self, array: str, index: k.Index) -> str:
         a = self.arrays[array]
         if isinstance(index, str):
-            base = {"elem": "_i_", "pre": "_i_", "post": "_j_", "syn": "_s_",
-                    "scalar": "0"}[index]
+            base = k.INDEX_LOCALS[index]
         else:
             base = f"(long long)({self.expr(index)})"
         return f"(long long)_b_ * {a.size}LL + {base}" if a.batched else base

@@ -232,18 +232,15 @@ class NumpyKernelPrinter:
         if dom.source == "pre":
             out += [f"    _b_, _i_, _s_ = _expand(_bsp, _isp, A['{syn}__rowlen'], {dom.max_row})",
                     f"    _j_ = A['{syn}__cols'][_s_].astype(np.int64)"]
-            owner = "_i_"
         else:
             out += [f"    _b_, _j_, _c = _expand(_bsp, _isp, A['{syn}__collen'], {dom.max_col})",
                     f"    _s_ = A['{syn}__remap'][_c].astype(np.int64)",
                     f"    _i_ = _s_ // {max(1, dom.max_row)}"]
-            owner = "_j_"
         if dom.delay_array is not None:
             length = "rowlen" if dom.source == "pre" else "collen"
             out += [f"    _agex = np.repeat(_age, A['{syn}__{length}'][_isp].astype(np.int64))",
                     f"    _keep = A['{dom.delay_array}'][_s_] == _agex",
                     "    _b_, _i_, _j_, _s_ = _b_[_keep], _i_[_keep], _j_[_keep], _s_[_keep]"]
-        del owner
         out += ["    if _s_.size == 0:", "        return"]
         return out
 
@@ -251,8 +248,7 @@ class NumpyKernelPrinter:
     def index(self, array: str, index: k.Index) -> str:
         a = self.arrays[array]
         if isinstance(index, str):
-            base = {"elem": "_i_", "pre": "_i_", "post": "_j_", "syn": "_s_",
-                    "scalar": "0"}[index]
+            base = k.INDEX_LOCALS[index]
         else:
             base = f"_int({self.expr(index)})"
         return f"_b_ * {a.size} + {base}" if a.batched else base

@@ -25,8 +25,9 @@ from typing import Union
 
 import sympy
 
-#: Index kinds a domain can provide.
-INDEX_KINDS = ("elem", "pre", "post", "syn", "scalar")
+#: Index kinds a domain can provide, and the local each printer defines for it.
+INDEX_LOCALS = {"elem": "_i_", "pre": "_i_", "post": "_j_", "syn": "_s_", "scalar": "0"}
+INDEX_KINDS = tuple(INDEX_LOCALS)
 Index = Union[str, sympy.Expr]
 
 
