@@ -142,12 +142,13 @@ class CudaKernelPrinter:
         out = ['extern "C" __global__ void gs_advance(long long* __restrict__ __step'
                + "".join(f", int* __restrict__ {r}_count" for r, _ in self.plan.ring_depths)
                + ") {",
-               "    // one step done: advance the counter, clear the next slot of every ring",
+               "    // one step done: clear the next slot of every ring, advance the counter",
                "    const long long s = __step[0] + 1;",
-               "    const int b = threadIdx.x;  // launched with exactly one thread per batch entry"]
+               f"    for (int b = threadIdx.x; b < {self.B}; b += blockDim.x) {{"]
         for r, depth in self.plan.ring_depths:
-            out.append(f"    {r}_count[(s % {depth}) * {self.B} + b] = 0;")
-        out += ["    __syncthreads();", "    if (b == 0) __step[0] = s;", "}"]
+            out.append(f"        {r}_count[(s % {depth}) * {self.B} + b] = 0;")
+        out += ["    }", "    __syncthreads();", "    if (threadIdx.x == 0) __step[0] = s;",
+                "}"]
         return out
 
     # -- kernels

@@ -97,7 +97,7 @@ class Simulation:
             rows = conn.build(s.connector, pre.size, post.size, xp=self.xp, seed=net.seed,
                               stream=zlib.crc32(f"connect {s.name}".encode()),
                               same_group=s.pre == s.post, name=s.name,
-                              condition_evaluator=None)
+                              condition_evaluator=None, max_bytes=self._free_bytes())
             self.rows[s.name] = rows
             max_col = 1
             if any(pw.source == "post" for pw in s.pathways):
@@ -171,6 +171,13 @@ class Simulation:
         for n in names:
             if "__" in n or not n.isidentifier():
                 raise ModelError(f"object name {n!r} must be an identifier without '__'")
+
+    def _free_bytes(self) -> int | None:
+        """Free device memory (None on the CPU): connectivity larger than this is refused
+        with a GpuMemoryError that gives the estimate."""
+        if not self.backend.is_gpu:
+            return None
+        return int(self.xp.cuda.runtime.memGetInfo()[0] * 0.9)
 
     def _to_host(self, a: Any) -> np.ndarray:
         return a.get() if hasattr(a, "get") else np.asarray(a)
@@ -278,7 +285,7 @@ class Simulation:
         adv = self.module.get_function("gs_advance")
         adv_args = (self.arrays["__step"],) + tuple(
             self.arrays[f"{r}_count"] for r, _ in self.plan.ring_depths)
-        self._launches.append((adv, (1, 1, 1), (self.B, 1, 1), adv_args))
+        self._launches.append((adv, (1, 1, 1), (min(self.B, 1024), 1, 1), adv_args))
         self.stream = cp.cuda.Stream(non_blocking=True)
 
     # ------------------------------------------------------------------ running
