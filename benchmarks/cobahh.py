@@ -17,38 +17,29 @@ Run: ``python benchmarks/cobahh.py --engine numpy [--neurons 4000 --synapses-per
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
-if __package__:
-    from .common import (
-        ANCHORS,
-        GOALS,
-        Timer,
-        brian2_available,
-        device_description,
-        emit,
-        gpu_memory_bytes,
-        log,
-        make_parser,
-        ratio,
-        resolve_engine,
-        synchronize,
-    )
-else:
-    from common import (
-        ANCHORS,
-        GOALS,
-        Timer,
-        brian2_available,
-        device_description,
-        emit,
-        gpu_memory_bytes,
-        log,
-        make_parser,
-        ratio,
-        resolve_engine,
-        synchronize,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    ANCHORS,
+    GOALS,
+    Timer,
+    backend_fields,
+    brian2_numpy,
+    compare_with_brian2,
+    emit,
+    figures,
+    log,
+    make_parser,
+    out_degree,
+    resolve_engine,
+    run_brian2_network,
+    run_gpuspike_network,
+)
 
 MS, MV, NS = 1e-3, 1e-3, 1e-9
 DT = 0.1 * MS
@@ -174,29 +165,21 @@ def run_gpuspike(
     monitor: str = "spikes",
 ) -> dict:
     """Build, warm up one chunk, run ``duration`` seconds; the figures as a dict."""
-    from gpuspike.engine.runtime import Simulation
-
-    with Timer() as t_ir:
-        net = build_network(
+    net, sim, warm_t, res = run_gpuspike_network(
+        lambda: build_network(
             n, k, precision=precision, seed=seed, connector=connector, monitor=monitor
-        )
-    with Timer() as t_sim:
-        sim = Simulation(net, engine=engine, chunk_steps=chunk_steps)
-        synchronize(sim.backend.name)
-    with Timer() as t_warm:
-        sim.run(steps=chunk_steps)
-    warm_t = sim.t
-    steps = round(duration / DT)
-    with Timer() as t_run:
-        sim.run(steps=steps)
-        synchronize(sim.backend.name)
+        ),
+        engine,
+        duration,
+        dt=DT,
+        chunk_steps=chunk_steps,
+    )
     spikes = synapses = events = 0
     for g in ("E", "I"):
         size = net.population(g).size
         deg = np.zeros(size, dtype=np.int64)
         for post in ("E", "I"):
-            rl = sim.rows[f"C{g}{post}"].row_length
-            deg += rl.get() if hasattr(rl, "get") else np.asarray(rl)
+            deg += out_degree(sim, f"C{g}{post}")
         synapses += int(deg.sum())
         if monitor == "spikes":
             sp = sim.spikes(f"spikes_{g}")
@@ -208,23 +191,15 @@ def run_gpuspike(
             count = round(float(rate[0][t >= warm_t - DT / 2].sum()) * size * DT)
             spikes += count
             events += round(count * deg.mean())  # estimate: mean out-degree per spike
-    return {
-        "setup_s": t_ir.s + t_sim.s,
-        "ir_build_s": t_ir.s,
-        "connectivity_s": sim.timings.get("connectivity_s"),
-        "compile_s": sim.timings.get("compile_s"),
-        "warmup_s": t_warm.s,
-        "run_s": t_run.s,
-        "steps": steps,
-        "spikes": spikes,
-        "synapses": synapses,
-        "syn_events": events,
-        "syn_events_exact": monitor == "spikes",
-        "monitor": monitor,
-        "backend": sim.backend.name,
-        "device": sim.backend.device if sim.backend.is_gpu else device_description("numpy"),
-        "gpu_pool_bytes": gpu_memory_bytes(sim.backend.name),
-    }
+    res.update(
+        spikes=spikes,
+        synapses=synapses,
+        syn_events=events,
+        syn_events_exact=monitor == "spikes",
+        monitor=monitor,
+    )
+    res.update(backend_fields(sim))
+    return res
 
 
 # ----------------------------------------------------------------------------- Brian2
@@ -232,7 +207,7 @@ def run_brian2(
     n: int, k: int, duration: float, *, precision: str, seed: int, warm_steps: int
 ) -> dict:
     """Brian2's COBAHH example (explicit Network, numpy target)."""
-    import brian2 as b2
+    brian2_numpy(precision, seed)
     from brian2 import (
         Equations,
         Network,
@@ -244,18 +219,11 @@ def run_brian2(
         msiemens,
         mV,
         nS,
-        prefs,
-        second,
         siemens,
         ufarad,
         umetre,
     )
 
-    b2.start_scope()
-    prefs.codegen.target = "numpy"
-    prefs.core.default_float_dtype = np.float32 if precision == "float32" else np.float64
-    b2.seed(seed)
-    b2.defaultclock.dt = 0.1 * ms
     n_exc = round(0.8 * n)
     with Timer() as t_build:
         area = 20000 * umetre**2
@@ -294,38 +262,19 @@ def run_brian2(
         s_mon = SpikeMonitor(P)
         net = Network(P, Ce, Ci, s_mon)
         net.run(0 * ms, namespace=namespace)
-    with Timer() as t_warm:
-        net.run(warm_steps * 0.1 * ms, namespace=namespace)
-    n_warm = int(s_mon.num_spikes)
-    with Timer() as t_run:
-        net.run(duration * second, namespace=namespace)
-    idx = np.asarray(s_mon.i[:])[n_warm:]
     deg = np.bincount(np.asarray(Ce.i[:]), minlength=n) + np.bincount(
         np.asarray(Ci.i[:]) + n_exc, minlength=n
     )
-    return {
-        "setup_s": t_build.s,
-        "warmup_s": t_warm.s,
-        "run_s": t_run.s,
-        "steps": round(duration / DT),
-        "spikes": int(idx.size),
-        "synapses": int(deg.sum()),
-        "syn_events": int(deg[idx].sum()),
-        "brian2_version": b2.__version__,
-    }
-
-
-def figures(res: dict, n: int, duration: float) -> dict:
-    out = dict(res)
-    out.update(
-        neurons=n,
-        duration_s=duration,
-        wall_per_sim_s=res["run_s"] / duration,
-        us_per_step=1e6 * res["run_s"] / res["steps"],
-        rate_hz=res["spikes"] / n / duration,
-        syn_events_per_s=res["syn_events"] / res["run_s"],
+    return run_brian2_network(
+        net,
+        s_mon,
+        deg,
+        setup_s=t_build.s,
+        warm_steps=warm_steps,
+        duration=duration,
+        dt=DT,
+        namespace=namespace,
     )
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -410,64 +359,23 @@ def main(argv: list[str] | None = None) -> int:
         **gs,
         **extra,
     )
-    b2 = None
-    ok, why = brian2_available()
-    if args.no_brian2:
-        ok, why = False, "--no-brian2"
-    elif n > BRIAN2_MAX_NEURONS:
-        ok, why = False, f"Brian2 numpy peer runs only up to {BRIAN2_MAX_NEURONS} neurons"
-    if ok:
-        try:
-            b2 = figures(
-                run_brian2(
-                    n,
-                    k,
-                    duration,
-                    precision=args.precision,
-                    seed=args.seed,
-                    warm_steps=args.chunk_steps,
-                ),
-                n,
-                duration,
-            )
-            log(
-                f"  brian2/numpy: set-up {b2['setup_s']:.2f} s, run {b2['run_s']:.2f} s, "
-                f"{b2['rate_hz']:.2f} Hz"
-            )
-            emit(
-                bench="cobahh",
-                engine="brian2-numpy",
-                simulator="brian2",
-                precision=args.precision,
-                synapses_per_neuron=k,
-                **b2,
-            )
-        except Exception as exc:  # noqa: BLE001 - the peer failing must not hide our figures
-            why, b2 = f"brian2 failed: {exc.__class__.__name__}: {exc}", None
-    if b2 is None:
-        log(f"  brian2 peer skipped: {why}")
-        emit(
-            bench="cobahh",
-            engine="brian2-numpy",
-            simulator="brian2",
-            neurons=n,
-            synapses_per_neuron=k,
-            skipped=why,
-        )
-    emit(
-        bench="cobahh-ratio",
-        engine=engine,
-        peer="brian2-numpy",
-        neurons=n,
-        synapses_per_neuron=k,
-        duration_s=duration,
+    compare_with_brian2(
+        "cobahh",
+        engine,
+        gs,
+        lambda: run_brian2(
+            n, k, duration, precision=args.precision, seed=args.seed, warm_steps=args.chunk_steps
+        ),
+        n=n,
+        duration=duration,
         precision=args.precision,
-        speedup_run=ratio(b2 and b2["run_s"], gs["run_s"]),
-        speedup_setup=ratio(b2 and b2["setup_s"], gs["setup_s"]),
-        rate_hz_gpuspike=gs["rate_hz"],
-        rate_hz_brian2=b2 and b2["rate_hz"],
-        rate_rel_diff=ratio(b2 and abs(gs["rate_hz"] - b2["rate_hz"]), b2 and b2["rate_hz"]),
-        note="speedup = brian2 wall / gpuspike wall, same simulated interval, same process",
+        no_brian2=args.no_brian2,
+        skip=(
+            f"Brian2 numpy peer runs only up to {BRIAN2_MAX_NEURONS} neurons"
+            if n > BRIAN2_MAX_NEURONS
+            else None
+        ),
+        fields={"synapses_per_neuron": k},
     )
     return 0
 

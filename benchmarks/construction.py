@@ -13,40 +13,27 @@ Run: ``python benchmarks/construction.py --engine numpy [--quick]``.
 
 from __future__ import annotations
 
+import sys
 import zlib
+from pathlib import Path
 
-if __package__:
-    from .common import (
-        ANCHORS,
-        GOALS,
-        Timer,
-        brian2_available,
-        device_description,
-        emit,
-        free_gpu_memory,
-        gpu_memory_bytes,
-        log,
-        make_parser,
-        ratio,
-        resolve_engine,
-        synchronize,
-    )
-else:
-    from common import (
-        ANCHORS,
-        GOALS,
-        Timer,
-        brian2_available,
-        device_description,
-        emit,
-        free_gpu_memory,
-        gpu_memory_bytes,
-        log,
-        make_parser,
-        ratio,
-        resolve_engine,
-        synchronize,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (
+    ANCHORS,
+    GOALS,
+    Timer,
+    brian2_available,
+    device_description,
+    emit,
+    free_gpu_memory,
+    gpu_memory_bytes,
+    log,
+    make_parser,
+    ratio,
+    resolve_engine,
+    synchronize,
+)
 
 
 def build_gpuspike(engine: str, n: int, p: float, seed: int) -> tuple[int, float]:

@@ -1,9 +1,10 @@
 """CUBA (Vogels & Abbott 2005, Brian2's example) on gpuspike against Brian2's numpy target.
 
 4000 LIF neurons (3200 excitatory, 800 inhibitory), current-based exponential synapses,
-p = 0.02, dt = 0.1 ms. Both simulators build the network, run a warm-up of one chunk
-(``--chunk-steps`` steps; on CuPy it captures the CUDA graph) and then the timed run, so
-both time the same simulated interval. Lines printed (stdout, JSON):
+p = 0.02, dt = 0.1 ms; gpuspike's network is ``cuba()`` of ``examples/demo.py``. Both
+simulators build the network, run a warm-up of one chunk (``--chunk-steps`` steps; on CuPy
+it captures the CUDA graph) and then the timed run, so both time the same simulated
+interval. Lines printed (stdout, JSON):
 
 - ``cuba`` for gpuspike and for ``brian2-numpy``: set-up (construction + compile),
   run wall time, wall per simulated second, us per step, firing rate, synaptic events/s;
@@ -17,49 +18,31 @@ Run: ``python benchmarks/cuba.py --engine numpy [--duration 1] [--quick]``.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 
-if __package__:
-    from .common import (
-        GOALS,
-        Timer,
-        brian2_available,
-        device_description,
-        emit,
-        gpu_memory_bytes,
-        log,
-        make_parser,
-        ratio,
-        resolve_engine,
-        synchronize,
-    )
-else:
-    from common import (
-        GOALS,
-        Timer,
-        brian2_available,
-        device_description,
-        emit,
-        gpu_memory_bytes,
-        log,
-        make_parser,
-        ratio,
-        resolve_engine,
-        synchronize,
-    )
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-MS, MV = 1e-3, 1e-3
+from common import (
+    GOALS,
+    Timer,
+    backend_fields,
+    brian2_numpy,
+    compare_with_brian2,
+    emit,
+    figures,
+    log,
+    make_parser,
+    out_degree,
+    resolve_engine,
+    run_brian2_network,
+    run_gpuspike_network,
+)
+
+MS = 1e-3
 DT = 0.1 * MS
-PARAMS = {
-    "taum": 20 * MS,
-    "taue": 5 * MS,
-    "taui": 10 * MS,
-    "Vt": -50 * MV,
-    "Vr": -60 * MV,
-    "El": -49 * MV,
-}
-WE = (60 * 0.27 / 10) * MV
-WI = (-20 * 4.5 / 10) * MV
 EQS = """
 dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)
 dge/dt = -ge/taue : volt
@@ -68,68 +51,6 @@ dgi/dt = -gi/taui : volt
 
 
 # ----------------------------------------------------------------------------- gpuspike
-def build_network(
-    n: int = 4000, *, precision: str = "float64", seed: int = 1, monitor: bool = True
-):
-    """The CUBA network as a NetworkIR: one group, exc/inh pathways split by ``i`` (as
-    Brian2's ``connect('i<3200', p=0.02)``), 80 % excitatory."""
-    from gpuspike.bridge import ir
-    from gpuspike.bridge.expressions import parse_expression
-    from gpuspike.bridge.model import neuron_group, synapses
-
-    n_exc = round(0.8 * n)
-    group = neuron_group(
-        "P",
-        n,
-        EQS,
-        threshold="v > Vt",
-        reset="v = Vr",
-        refractory="5*ms",
-        method="exact",
-        namespace=PARAMS,
-        init={"v": "Vr + rand() * (Vt - Vr)"},
-    )
-    exc = synapses(
-        "Ce",
-        "P",
-        "P",
-        on_pre="ge_post += we",
-        dt=DT,
-        namespace={"we": WE},
-        post_variables=("ge",),
-        connector=ir.ConditionConnect(condition=parse_expression(f"i < {n_exc}"), p=0.02),
-    )
-    inh = synapses(
-        "Ci",
-        "P",
-        "P",
-        on_pre="gi_post += wi",
-        dt=DT,
-        namespace={"wi": WI},
-        post_variables=("gi",),
-        connector=ir.ConditionConnect(condition=parse_expression(f"i >= {n_exc}"), p=0.02),
-    )
-    monitors = (ir.SpikeMonitorIR("spikes", "P"),) if monitor else ()
-    return ir.NetworkIR(
-        dt=DT,
-        groups=(group,),
-        synapses=(exc, inh),
-        monitors=monitors,
-        precision=precision,
-        seed=seed,
-        name="cuba",
-    )
-
-
-def out_degrees(sim, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Synapses per pre-synaptic neuron of each synapse group (host arrays)."""
-    out = {}
-    for s in names:
-        rl = sim.rows[s].row_length
-        out[s] = rl.get() if hasattr(rl, "get") else np.asarray(rl)
-    return out
-
-
 def run_gpuspike(
     engine: str,
     n: int,
@@ -140,107 +61,81 @@ def run_gpuspike(
     chunk_steps: int,
     monitor: bool = True,
 ) -> dict:
-    """Build, warm up one chunk, run ``duration`` seconds; the figures as a dict."""
-    from gpuspike.engine.runtime import Simulation
+    """Build examples/demo.py's CUBA network, warm up one chunk, run ``duration`` seconds;
+    the figures as a dict."""
+    from demo import cuba
 
-    with Timer() as t_ir:
-        net = build_network(n, precision=precision, seed=seed, monitor=monitor)
-    with Timer() as t_sim:
-        sim = Simulation(net, engine=engine, chunk_steps=chunk_steps)
-        synchronize(sim.backend.name)
-    with Timer() as t_warm:
-        sim.run(steps=chunk_steps)
-    warm_t = sim.t
-    steps = round(duration / DT)
-    with Timer() as t_run:
-        sim.run(steps=steps)
-        synchronize(sim.backend.name)
-    res = {
-        "setup_s": t_ir.s + t_sim.s,
-        "ir_build_s": t_ir.s,
-        "connectivity_s": sim.timings.get("connectivity_s"),
-        "compile_s": sim.timings.get("compile_s"),
-        "warmup_s": t_warm.s,
-        "run_s": t_run.s,
-        "steps": steps,
-        "backend": sim.backend.name,
-        "device": (sim.backend.device if sim.backend.is_gpu else device_description("numpy")),
-        "gpu_pool_bytes": gpu_memory_bytes(sim.backend.name),
-    }
+    _, sim, warm_t, res = run_gpuspike_network(
+        lambda: cuba(n, DT, seed, precision, monitor=monitor),
+        engine,
+        duration,
+        dt=DT,
+        chunk_steps=chunk_steps,
+    )
+    res.update(backend_fields(sim))
     if monitor:
         sp = sim.spikes("spikes")
-        keep = sp.t >= warm_t - DT / 2
-        idx = sp.i[keep]
-        deg = out_degrees(sim, ("Ce", "Ci"))
+        idx = sp.i[sp.t >= warm_t - DT / 2]
+        deg = [out_degree(sim, s) for s in ("Ce", "Ci")]
         res["spikes"] = int(idx.size)
-        res["synapses"] = int(sum(int(d.sum()) for d in deg.values()))
-        res["syn_events"] = int(sum(int(d[idx].sum()) for d in deg.values()))
+        res["synapses"] = int(sum(int(d.sum()) for d in deg))
+        res["syn_events"] = int(sum(int(d[idx].sum()) for d in deg))
     return res
 
 
 # ----------------------------------------------------------------------------- Brian2
 def run_brian2(n: int, duration: float, *, precision: str, seed: int, warm_steps: int) -> dict:
     """The same network written as Brian2's example, on Brian2's numpy target."""
-    import brian2 as b2
-    from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, mV, prefs, second
+    brian2_numpy(precision, seed)
+    from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, mV
 
-    b2.start_scope()
-    prefs.codegen.target = "numpy"
-    prefs.core.default_float_dtype = np.float32 if precision == "float32" else np.float64
-    b2.seed(seed)
-    b2.defaultclock.dt = 0.1 * ms
-    n_exc = round(0.8 * n)
+    n_exc = int(0.8 * n)  # as examples/demo.py's cuba()
     with Timer() as t_build:
-        taum, taue, taui = 20 * ms, 5 * ms, 10 * ms  # noqa: F841 (Brian2 namespace)
-        Vt, Vr, El = -50 * mV, -60 * mV, -49 * mV  # noqa: F841
-        we = (60 * 0.27 / 10) * mV  # noqa: F841
-        wi = (-20 * 4.5 / 10) * mV  # noqa: F841
-        P = NeuronGroup(n, EQS, threshold="v>Vt", reset="v = Vr", refractory=5 * ms, method="exact")
+        namespace = {
+            "taum": 20 * ms,
+            "taue": 5 * ms,
+            "taui": 10 * ms,
+            "Vt": -50 * mV,
+            "Vr": -60 * mV,
+            "El": -49 * mV,
+            "we": (60 * 0.27 / 10) * mV,
+            "wi": (-20 * 4.5 / 10) * mV,
+        }
+        P = NeuronGroup(
+            n,
+            EQS,
+            threshold="v>Vt",
+            reset="v = Vr",
+            refractory=5 * ms,
+            method="exact",
+            namespace=namespace,
+        )
         P.v = "Vr + rand() * (Vt - Vr)"
         P.ge = 0 * mV
         P.gi = 0 * mV
-        Ce = Synapses(P, P, on_pre="ge += we")
-        Ci = Synapses(P, P, on_pre="gi += wi")
+        Ce = Synapses(P, P, on_pre="ge += we", namespace=namespace)
+        Ci = Synapses(P, P, on_pre="gi += wi", namespace=namespace)
         Ce.connect(f"i<{n_exc}", p=0.02)
         Ci.connect(f"i>={n_exc}", p=0.02)
         s_mon = SpikeMonitor(P)
         net = Network(P, Ce, Ci, s_mon)
-        net.run(0 * ms)  # code generation and set-up
-    with Timer() as t_warm:
-        net.run(warm_steps * 0.1 * ms)
-    n_warm = int(s_mon.num_spikes)
-    with Timer() as t_run:
-        net.run(duration * second)
-    idx = np.asarray(s_mon.i[:])[n_warm:]
+        net.run(0 * ms, namespace=namespace)  # code generation and set-up
     deg = np.bincount(np.asarray(Ce.i[:]), minlength=n) + np.bincount(
         np.asarray(Ci.i[:]), minlength=n
     )
-    return {
-        "setup_s": t_build.s,
-        "warmup_s": t_warm.s,
-        "run_s": t_run.s,
-        "steps": round(duration / DT),
-        "spikes": int(idx.size),
-        "synapses": int(deg.sum()),
-        "syn_events": int(deg[idx].sum()),
-        "brian2_version": b2.__version__,
-    }
+    return run_brian2_network(
+        net,
+        s_mon,
+        deg,
+        setup_s=t_build.s,
+        warm_steps=warm_steps,
+        duration=duration,
+        dt=DT,
+        namespace=namespace,
+    )
 
 
 # ----------------------------------------------------------------------------- reporting
-def figures(res: dict, n: int, duration: float) -> dict:
-    """Derived figures common to both simulators."""
-    out = dict(res)
-    out["neurons"] = n
-    out["duration_s"] = duration
-    out["wall_per_sim_s"] = res["run_s"] / duration
-    out["us_per_step"] = 1e6 * res["run_s"] / res["steps"]
-    if "spikes" in res:
-        out["rate_hz"] = res["spikes"] / n / duration
-        out["syn_events_per_s"] = res["syn_events"] / res["run_s"]
-    return out
-
-
 def overhead(engine: str, args) -> None:
     """CuPy per-step overhead: long runs of the full and of an empty-ish network."""
     dur = 1.0 if args.quick else 10.0
@@ -313,53 +208,17 @@ def main(argv: list[str] | None = None) -> int:
         chunk_steps=args.chunk_steps,
         **gs,
     )
-    b2 = None
-    ok, why = brian2_available()
-    if args.no_brian2:
-        why, ok = "--no-brian2", False
-    if ok:
-        try:
-            b2 = figures(
-                run_brian2(
-                    n,
-                    duration,
-                    precision=args.precision,
-                    seed=args.seed,
-                    warm_steps=args.chunk_steps,
-                ),
-                n,
-                duration,
-            )
-            log(
-                f"  brian2/numpy: set-up {b2['setup_s']:.2f} s, run {b2['run_s']:.2f} s, "
-                f"{b2['rate_hz']:.2f} Hz"
-            )
-            emit(
-                bench="cuba",
-                engine="brian2-numpy",
-                simulator="brian2",
-                precision=args.precision,
-                **b2,
-            )
-        except Exception as exc:  # noqa: BLE001 - the peer failing must not hide our figures
-            why = f"brian2 failed: {exc.__class__.__name__}: {exc}"
-            b2 = None
-    if b2 is None:
-        log(f"  brian2 peer skipped: {why}")
-        emit(bench="cuba", engine="brian2-numpy", simulator="brian2", skipped=why)
-    emit(
-        bench="cuba-ratio",
-        engine=engine,
-        peer="brian2-numpy",
-        neurons=n,
-        duration_s=duration,
+    compare_with_brian2(
+        "cuba",
+        engine,
+        gs,
+        lambda: run_brian2(
+            n, duration, precision=args.precision, seed=args.seed, warm_steps=args.chunk_steps
+        ),
+        n=n,
+        duration=duration,
         precision=args.precision,
-        speedup_run=ratio(b2 and b2["run_s"], gs["run_s"]),
-        speedup_setup=ratio(b2 and b2["setup_s"], gs["setup_s"]),
-        rate_hz_gpuspike=gs["rate_hz"],
-        rate_hz_brian2=b2 and b2["rate_hz"],
-        rate_rel_diff=ratio(b2 and abs(gs["rate_hz"] - b2["rate_hz"]), b2 and b2["rate_hz"]),
-        note="speedup = brian2 wall / gpuspike wall, same simulated interval, same process",
+        no_brian2=args.no_brian2,
     )
     if args.overhead == "yes" or (args.overhead == "auto" and engine == "cupy"):
         overhead(engine, args)

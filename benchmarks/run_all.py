@@ -17,12 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-if __package__:
-    from .common import emit, log, resolve_engine
-else:
-    from common import emit, log, resolve_engine
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from common import emit, log, resolve_engine
 
 
 def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:

@@ -90,6 +90,11 @@ class Variable:
     batched: bool = True
     read_only: bool = False
     init: Initializer = Constant(0.0)
+    #: A linked variable (Brian2's ``linked_var``): ``(group, variable)`` whose values this
+    #: name reads, element for element, or through the int variable ``linked_index`` of
+    #: this group. It has no storage of its own and is read-only.
+    linked: tuple[str, str] | None = None
+    linked_index: str | None = None
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -179,7 +184,8 @@ class NeuronGroupIR:
     parameters: tuple[Parameter, ...] = ()
     update: tuple[Statement, ...] = ()
     events: tuple[EventIR, ...] = ()
-    dt: float | None = None  # None: the network's dt
+    dt: float | None = None  # None: the network's dt; else a multiple of it
+    order: int = 0  # position within each phase (Brian2's ``order``), ties by definition
 
     def variable(self, name: str) -> Variable:
         for v in self.variables:
@@ -312,6 +318,8 @@ class SynapseGroupIR:
     pathways: tuple[PathwayIR, ...] = ()
     dynamics: tuple[Statement, ...] = ()
     summed: tuple[SummedVariableIR, ...] = ()
+    dt: float | None = None  # clock of the dynamics and summed variables
+    order: int = 0
 
     def variable(self, name: str) -> Variable:
         for v in self.variables:
@@ -328,6 +336,7 @@ class PoissonSourceIR:
     name: str
     size: int
     rates: Initializer = Constant(0.0)
+    order: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -339,6 +348,7 @@ class SpikeArraySourceIR:
     times: np.ndarray
     indices: np.ndarray
     period: float = 0.0  # repeat every ``period`` seconds when > 0
+    order: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -366,6 +376,7 @@ class EventMonitorIR:
     event: str = "spike"
     variables: tuple[str, ...] = ()
     indices: tuple[int, ...] | None = None
+    order: int = 0
 
 
 @dataclass(frozen=True)
@@ -384,6 +395,7 @@ class StateMonitorIR:
     indices: tuple[int, ...] | None = None
     every: int = 1
     when: str = "start"
+    order: int = 0
 
 
 @dataclass(frozen=True)
@@ -393,9 +405,25 @@ class RateMonitorIR:
     name: str
     source: str
     event: str = "spike"
+    when: str = "end"
+    order: int = 0
 
 
 Monitor = Union[EventMonitorIR, SpikeMonitorIR, StateMonitorIR, RateMonitorIR]
+
+
+# ----------------------------------------------------------------------------- operations
+@dataclass(frozen=True)
+class CustomOperationIR:
+    """Statements run on every element of ``group`` (a neuron or synapse group) every
+    ``every`` steps in phase ``when`` (Brian2's ``run_regularly``)."""
+
+    name: str
+    group: str
+    statements: tuple[Statement, ...]
+    every: int = 1
+    when: str = "start"
+    order: int = 0
 
 
 # ----------------------------------------------------------------------------- network
@@ -409,6 +437,7 @@ class NetworkIR:
     sources: tuple[Source, ...] = ()
     timed_arrays: tuple[TimedArrayIR, ...] = ()
     monitors: tuple[Monitor, ...] = ()
+    operations: tuple[CustomOperationIR, ...] = ()
     schedule: tuple[str, ...] = SCHEDULE_BRIAN2
     batch_size: int = 1
     precision: str = "float64"

@@ -161,6 +161,8 @@ class CudaKernelPrinter:
                "    const long long _origin_ = __origin[0];",
                f"    const double _t_ = (double)_step_ * {self.plan.dt!r};",
                "    (void)_t_; (void)_origin_;"]
+        if kern.every > 1:
+            out.append(f"    if (_step_ % {kern.every} != 0) return;  // slower clock")
         dom = kern.domain
         decls = [f"{c_type(dt, self.p)} {name} = 0;" for name, dt in kern.locals]
         self.domain = dom

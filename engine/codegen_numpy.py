@@ -158,6 +158,8 @@ class NumpyKernelPrinter:
                f'    """{kern.comment or kern.name} (phase {kern.phase})."""',
                f"    _t_ = _step_ * {self.plan.dt!r}",
                "    _origin_ = int(A['__origin'][0])"]
+        if kern.every > 1:
+            out += [f"    if _step_ % {kern.every}:", "        return"]
         dom = kern.domain
         B = self.B
         self.n_masks = 0

@@ -233,6 +233,10 @@ class Kernel:
     comment: str = ""
     #: local name -> dtype for locals the body declares (printers declare them)
     locals: tuple[tuple[str, str], ...] = ()
+    #: run only on steps that are multiples of ``every`` (objects on a slower clock)
+    every: int = 1
+    #: position within its phase (Brian2's ``order``); ties keep definition order
+    order: int = 0
 
 
 @dataclass(frozen=True)

@@ -87,11 +87,42 @@ class Scope:
     what: str = ""
 
 
+def variable_ref(net: ir.NetworkIR, pop, v: ir.Variable, index: str,
+                 suffix: str = "") -> tuple[str, k.Index, str]:
+    """(array, index, dtype) of a variable as seen from ``pop``'s elements; a linked
+    variable points into its target group's array."""
+    if v.linked is None:
+        return array_name(pop.name, v.name), index, v.dtype
+    group, var = v.linked
+    target = net.population(group)
+    tvar = next((x for x in population_variables(target) if x.name == var), None)
+    if tvar is None:
+        raise ModelError(f"{pop.name}.{v.name} is linked to {group}.{var}, which does not "
+                         "exist")
+    if v.linked_index is not None:
+        return array_name(group, var), sympy.Symbol(v.linked_index + suffix), tvar.dtype
+    if target.size != pop.size:
+        raise ModelError(f"{pop.name}.{v.name} is linked to {group}.{var} of another size "
+                         f"({target.size} != {pop.size}): give an index variable")
+    return array_name(group, var), index, tvar.dtype
+
+
+def period(dt: float | None, net_dt: float, what: str) -> int:
+    """Steps between runs of an object on a clock of ``dt`` (a multiple of the network's)."""
+    if dt is None:
+        return 1
+    ratio = dt / net_dt
+    if ratio < 1 - 1e-9 or abs(ratio - round(ratio)) > 1e-6 * ratio:
+        raise ModelError(f"{what}: dt = {dt} s is not a multiple of the network's dt = "
+                         f"{net_dt} s; use dt values that are multiples of the smallest one")
+    return int(round(ratio))
+
+
 def neuron_scope(net: ir.NetworkIR, g: ir.NeuronGroupIR) -> Scope:
-    arrays = {v.name: (array_name(g.name, v.name), "elem", v.dtype) for v in g.variables}
+    arrays = {v.name: variable_ref(net, g, v, "elem") for v in population_variables(g)}
     consts = {p.name: p.value for p in g.parameters}
-    consts.update({"N": g.size, "dt": net.dt})
-    ro = frozenset(v.name for v in g.variables if v.read_only)
+    consts.update({"N": g.size, "dt": g.dt or net.dt})
+    ro = frozenset(v.name for v in population_variables(g) if v.read_only or v.linked)
     return Scope(arrays, consts, {ta.name: ta for ta in net.timed_arrays}, ro,
                  f"neuron group {g.name!r}")
 
@@ -101,11 +132,11 @@ def synapse_scope(net: ir.NetworkIR, s: ir.SynapseGroupIR, n_syn: int) -> Scope:
     arrays: dict[str, tuple[str, k.Index, str]] = {}
     for side, grp in (("pre", pre), ("post", post)):
         for v in population_variables(grp):
-            arrays[f"{v.name}_{side}"] = (array_name(grp.name, v.name), side, v.dtype)
+            arrays[f"{v.name}_{side}"] = variable_ref(net, grp, v, side, f"_{side}")
     for v in s.variables:
         arrays[v.name] = (array_name(s.name, v.name), "syn", v.dtype)
     consts = {p.name: p.value for p in s.parameters}
-    consts.update({"N_pre": pre.size, "N_post": post.size, "N": n_syn, "dt": net.dt})
+    consts.update({"N_pre": pre.size, "N_post": post.size, "N": n_syn, "dt": s.dt or net.dt})
     ro = frozenset(v.name for v in s.variables if v.read_only)
     return Scope(arrays, consts, {ta.name: ta for ta in net.timed_arrays}, ro,
                  f"synapses {s.name!r}")
@@ -175,6 +206,9 @@ class KernelWriter:
         if name in self.scope.arrays:
             if name not in self.loaded:
                 array, index, dtype = self.scope.arrays[name]
+                if not isinstance(index, str):  # linked through an index variable
+                    for sym in sorted(index.free_symbols, key=lambda x: x.name):
+                        self.symbol(sym.name)
                 self.loads.append(k.Load(name, array, index))
                 self.loaded.add(name)
                 self.locals.setdefault(name, dtype)
@@ -296,10 +330,10 @@ class KernelWriter:
         return tuple(out)
 
     def kernel(self, domain: k.Domain, body: tuple[k.KStmt, ...], phase: str,
-               comment: str = "") -> k.Kernel:
+               comment: str = "", every: int = 1, order: int = 0) -> k.Kernel:
         full = (*self.loads, *body, *self.stores())
         return k.Kernel(self.name, domain, full, phase, comment,
-                        tuple(self.locals.items()))
+                        tuple(self.locals.items()), every, order)
 
 
 def _optimise(stmts: tuple[ir.Statement, ...], scope: Scope) -> tuple[ir.Statement, ...]:
@@ -373,19 +407,29 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
     # A group's threshold reads only its own variables, which nothing after its update in
     # the groups phase writes: with 'thresholds' right after 'groups' the two fuse into one
     # kernel (one launch and one pass over memory less per group and step), same result.
+    # Not for groups whose variables other kernels of those phases write, or that read
+    # linked variables (another group's update may come later in the phase).
     sched = list(net.schedule)
-    fuse_threshold = ("groups" in sched and "thresholds" in sched
-                      and sched.index("thresholds") == sched.index("groups") + 1)
+    fuse_adjacent = ("groups" in sched and "thresholds" in sched
+                     and sched.index("thresholds") == sched.index("groups") + 1)
+    written_elsewhere = {op.group for op in net.operations
+                         if op.when in ("groups", "thresholds")}
+    for syn in net.synapses:
+        written_elsewhere |= {syn.post if sv.side == "post" else syn.pre for sv in syn.summed}
+        if syn.dynamics:
+            written_elsewhere |= {syn.pre, syn.post}
 
     # -- neuron groups
     for g in net.groups:
         for v in population_variables(g):
-            arrays.append(k.ArrayDecl(array_name(g.name, v.name), _ir_dtype(v), g.size,
-                                      v.batched, "state", g.name))
+            if v.linked is None:
+                arrays.append(k.ArrayDecl(array_name(g.name, v.name), _ir_dtype(v), g.size,
+                                          v.batched, "state", g.name))
         scope = neuron_scope(net, g)
-        for v in population_variables(g):
-            scope.arrays.setdefault(v.name, (array_name(g.name, v.name), "elem", v.dtype))
         dom = k.ElementDomain(g.name, g.size)
+        every = period(g.dt, net.dt, f"neuron group {g.name!r}")
+        fuse_threshold = fuse_adjacent and g.name not in written_elsewhere and not any(
+            v.linked for v in g.variables)
         # update: refractoriness first (Brian2's state updater does the same)
         w = KernelWriter(scope, f"{g.name}_update", allow_accumulate=False, batch_size=B)
         pre: list[ir.Statement] = []
@@ -396,7 +440,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         if not fuse_threshold:
             if body:
                 phase_kernels["groups"].append(w.kernel(dom, body, "groups",
-                                                        f"state update of {g.name}"))
+                                                        f"state update of {g.name}", every,
+                                                        g.order))
             w = KernelWriter(scope, f"{g.name}_threshold", allow_accumulate=False,
                              batch_size=B)
             body = ()
@@ -416,10 +461,11 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             body_t.append(k.If(c, inner))
         if fuse_threshold and (body or body_t):
             phase_kernels["groups"].append(w.kernel(dom, (*body, *body_t), "groups",
-                                                    f"state update and events of {g.name}"))
+                                                    f"state update and events of {g.name}",
+                                                    every, g.order))
         elif body_t:
             phase_kernels["thresholds"].append(w.kernel(dom, tuple(body_t), "thresholds",
-                                                        f"events of {g.name}"))
+                                                        f"events of {g.name}", every, g.order))
         # resets: per event, over the elements that emitted it
         for e in g.events:
             if not e.reset:
@@ -430,7 +476,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             edom = k.EventDomain(g.name, g.size, ring_name(g.name, e.name),
                                  depths[(g.name, e.name)])
             phase_kernels["resets"].append(w.kernel(edom, body, "resets",
-                                                    f"{e.name} reset of {g.name}"))
+                                                    f"{e.name} reset of {g.name}", every,
+                                                    g.order))
 
     # -- sources
     for src in net.sources:
@@ -448,18 +495,19 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                          (k.PushEvent(r, src.size, depth),)))
             phase_kernels["thresholds"].append(k.Kernel(
                 name, k.ElementDomain(src.name, src.size), body, "thresholds",
-                f"Poisson spikes of {src.name}", (("rates", "float"), ("_rand0", "float"))))
+                f"Poisson spikes of {src.name}", (("rates", "float"), ("_rand0", "float")),
+                order=src.order))
         elif isinstance(src, ir.SpikeArraySourceIR):
             n_steps = spike_schedules.get(src.name, 0)
             arrays.append(k.ArrayDecl(array_name(src.name, "offsets"), "int32", n_steps + 1,
                                       role="input", owner=src.name))
             arrays.append(k.ArrayDecl(array_name(src.name, "indices"), "int32",
                                       max(1, len(src.indices)), role="input", owner=src.name))
-            period = int(round(src.period / net.dt)) if src.period > 0 else 0
+            repeat = int(round(src.period / net.dt)) if src.period > 0 else 0
             phase_kernels["thresholds"].append(k.Kernel(
-                f"{src.name}_spikes", k.SpikeListDomain(src.name, src.size, n_steps, period),
+                f"{src.name}_spikes", k.SpikeListDomain(src.name, src.size, n_steps, repeat),
                 (k.PushEvent(r, src.size, depth),), "thresholds",
-                f"scheduled spikes of {src.name}"))
+                f"scheduled spikes of {src.name}", order=src.order))
         else:  # pragma: no cover
             raise UnsupportedFeature(f"source type {type(src).__name__}")
 
@@ -496,12 +544,14 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                      for v in population_variables(post_pop) if not v.read_only},
         }
         sdom = k.SynapseDomain(s.name, shape.n_pre, shape.n_post, shape.max_row)
+        every = period(s.dt, net.dt, f"synapses {s.name!r}")
         if s.dynamics:
             w = KernelWriter(scope, f"{s.name}_dynamics", allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
             body = w.statements(_optimise(s.dynamics, scope))
             synapse_kernels_groups.append(w.kernel(sdom, body, "groups",
-                                                   f"clock-driven dynamics of {s.name}"))
+                                                   f"clock-driven dynamics of {s.name}",
+                                                   every, s.order))
         for sv in s.summed:
             target_pop = post_pop if sv.side == "post" else pre_pop
             tarr = array_name(target_pop.name, sv.target)
@@ -514,12 +564,13 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                             k.ElementDomain(target_pop.name, target_pop.size),
                             (k.Store(tarr, sympy.Integer(0), "elem"),), "groups",
                             f"clear {target_pop.name}.{sv.target} before summing",
-                            ())
+                            (), every, s.order)
             w = KernelWriter(scope, f"{s.name}_summed_{sv.target}", allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
             body = w.statements((ir.Accumulate(sv.target, sv.expr, sv.side),))
             synapse_kernels_groups += [zero, w.kernel(sdom, body, "groups",
-                                                      f"summed variable {sv.target}")]
+                                                      f"summed variable {sv.target}", every,
+                                                      s.order)]
             del tvar
         for pw in s.pathways:
             grp = s.pre if pw.source == "pre" else s.post
@@ -547,8 +598,31 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                             f"variable shared by all {B} batch entries; declare it batched"
                         )
             phase_kernels["synapses"].append(w.kernel(dom, body, "synapses",
-                                                      f"{pw.event} pathway {pw.name}"))
+                                                      f"{pw.event} pathway {pw.name}",
+                                                      order=s.order))
     phase_kernels["groups"] = synapse_kernels_groups + phase_kernels["groups"]
+
+    # -- custom operations (run_regularly)
+    for op in net.operations:
+        target = next((g for g in (*net.groups, *net.synapses) if g.name == op.group), None)
+        if target is None:
+            raise ModelError(f"operation {op.name!r}: no neuron or synapse group "
+                             f"{op.group!r}")
+        if op.when not in phase_kernels:
+            raise ModelError(f"operation {op.name!r}: unknown phase {op.when!r}")
+        if isinstance(target, ir.NeuronGroupIR):
+            scope = neuron_scope(net, target)
+            w = KernelWriter(scope, op.name, allow_accumulate=False, batch_size=B)
+            dom = k.ElementDomain(target.name, target.size)
+        else:
+            shape = conn[target.name]
+            scope = synapse_scope(net, target, shape.n_pre * shape.max_row)
+            w = KernelWriter(scope, op.name, allow_accumulate=False, batch_size=B)
+            dom = k.SynapseDomain(target.name, shape.n_pre, shape.n_post, shape.max_row)
+        body = w.statements(_optimise(op.statements, scope))
+        phase_kernels[op.when].append(w.kernel(dom, body, op.when,
+                                               f"operation {op.name} on {op.group}",
+                                               op.every, op.order))
 
     # -- monitors
     for m in net.monitors:
@@ -558,7 +632,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
 
     kernels: list[k.Kernel] = []
     for phase in net.schedule:
-        kernels += phase_kernels[phase]
+        kernels += sorted(phase_kernels[phase], key=lambda kern: kern.order)  # stable
     return k.Plan(net.name, net.precision, B, net.dt, net.seed, tuple(arrays), tuple(kernels),
                   tuple((ring_name(g, e), d) for (g, e), d in depths.items()))
 
@@ -602,7 +676,8 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
             body.append(k.RecordValue(buf, sympy.Symbol(loc), I, len(idx), m.every))
         del scope
         return (k.Kernel(f"{m.name}_record", k.ElementDomain(m.name, len(idx)), tuple(body),
-                         m.when, f"state monitor of {pop.name}", tuple(locs)), decls)
+                         m.when, f"state monitor of {pop.name}", tuple(locs),
+                         order=m.order), decls)
     if isinstance(m, ir.RateMonitorIR):
         rows = capacity(m) if capacity else 1
         r = ring_name(pop.name, m.event)
@@ -611,8 +686,9 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
         body = (k.LoadCount("_count", r, depths[(pop.name, m.event)]),
                 k.RecordValue(f"{m.name}__rate", count / (pop.size * net.dt), sympy.Integer(0),
                               1, 1))
-        return (k.Kernel(f"{m.name}_record", k.SingleDomain(), body, "end",
-                         f"population rate of {pop.name}", (("_count", "int32"),)), decls)
+        return (k.Kernel(f"{m.name}_record", k.SingleDomain(), body, m.when,
+                         f"population rate of {pop.name}", (("_count", "int32"),),
+                         order=m.order), decls)
     if isinstance(m, ir.EventMonitorIR):
         r = ring_name(pop.name, m.event)
         if (pop.name, m.event) not in depths:
@@ -624,7 +700,8 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
             decls = [k.ArrayDecl(f"{m.name}__bits", "uint32", rows * words, True, "monitor",
                                  m.name)]
             return (k.Kernel(f"{m.name}_record", edom, (k.RecordBit(f"{m.name}__bits", words),),
-                             "thresholds", f"{m.event} monitor of {pop.name}"), decls)
+                             "thresholds", f"{m.event} monitor of {pop.name}",
+                             order=m.order), decls)
         cap = capacity(m) if capacity else 1
         variables = {v.name: v for v in population_variables(pop)}
         body2: list[k.KStmt] = []
@@ -641,5 +718,6 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
                              "monitor", m.name)]
         body2.append(k.RecordEvent(f"{m.name}__events", tuple(vals), cap))
         return (k.Kernel(f"{m.name}_record", edom, tuple(body2), "thresholds",
-                         f"{m.event} monitor of {pop.name} with variables", tuple(locs)), decls)
+                         f"{m.event} monitor of {pop.name} with variables", tuple(locs),
+                         order=m.order), decls)
     raise UnsupportedFeature(f"monitor type {type(m).__name__}")  # pragma: no cover

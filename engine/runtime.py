@@ -237,6 +237,8 @@ class Simulation:
         for pop in (*net.groups, *net.sources):
             params = {p.name: p.value for p in getattr(pop, "parameters", ())}
             for v in population_variables(pop):
+                if v.linked is not None:
+                    continue
                 name = array_name(pop.name, v.name)
                 arr = self.arrays[name]
                 shape = arr.shape

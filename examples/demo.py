@@ -14,7 +14,6 @@ import json
 import time
 
 import numpy as np
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.expressions import parse_expression
 from gpuspike.bridge.model import neuron_group, synapses
@@ -24,16 +23,20 @@ ms, mV = 1e-3, 1e-3
 
 
 def cuba(n: int = 4000, dt: float = 0.1 * ms, seed: int = 1,
-         precision: str = "float64") -> ir.NetworkIR:
-    """Vogels & Abbott (2005) CUBA: 80 % excitatory, 20 % inhibitory, p = 0.02."""
+         precision: str = "float64", *, monitor: bool = True) -> ir.NetworkIR:
+    """Vogels & Abbott (2005) CUBA: 80 % excitatory, 20 % inhibitory, p = 0.02.
+
+    ``monitor``: record the spikes of ``P`` (monitor ``"spikes"``); ``False`` leaves the
+    network without a monitor (what ``benchmarks/cuba.py`` times for the per-step overhead).
+    """
     n_exc = int(0.8 * n)
     group = neuron_group("P", n, """
         dv/dt  = (ge + gi - (v - El))/taum : volt (unless refractory)
         dge/dt = -ge/taue : volt
         dgi/dt = -gi/taui : volt
         """, threshold="v > Vt", reset="v = Vr", refractory="5*ms",
-        namespace=dict(taum=20 * ms, taue=5 * ms, taui=10 * ms, Vt=-50 * mV, Vr=-60 * mV,
-                       El=-49 * mV),
+        namespace={"taum": 20 * ms, "taue": 5 * ms, "taui": 10 * ms, "Vt": -50 * mV,
+                   "Vr": -60 * mV, "El": -49 * mV},
         init={"v": "Vr + rand()*(Vt - Vr)"})
     exc = synapses("Ce", "P", "P", on_pre="ge_post += we",
                    connector=ir.ConditionConnect(parse_expression(f"i < {n_exc}"),
@@ -44,8 +47,8 @@ def cuba(n: int = 4000, dt: float = 0.1 * ms, seed: int = 1,
                                                  parse_expression("0.02")),
                    namespace={"wi": (-20 * 4.5 / 10) * mV}, dt=dt, post_variables=("gi",))
     return ir.NetworkIR(dt=dt, groups=(group,), synapses=(exc, inh),
-                        monitors=(ir.SpikeMonitorIR("spikes", "P"),), seed=seed,
-                        precision=precision, name="cuba")
+                        monitors=(ir.SpikeMonitorIR("spikes", "P"),) if monitor else (),
+                        seed=seed, precision=precision, name="cuba")
 
 
 def text_raster(t: np.ndarray, i: np.ndarray, n: int, duration: float, rows: int = 16,
@@ -82,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
           f"simulated on {sim.backend.name} ({sim.backend.device})")
     print(text_raster(rec.t, rec.i, args.neurons, args.duration))
     summary = {"demo": "cuba", "engine": sim.backend.name, "neurons": args.neurons,
-               "synapses": n_syn, "duration_s": args.duration, "spikes": int(len(rec.i)),
+               "synapses": n_syn, "duration_s": args.duration, "spikes": len(rec.i),
                "rate_hz": round(rate, 3), "setup_s": round(setup, 3),
                "run_wall_s": round(wall, 3),
                "wall_per_sim_s": round(wall / args.duration, 3),

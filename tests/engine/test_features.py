@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from gpuspike.bridge import ir
-from gpuspike.bridge.expressions import parse_expression
+from gpuspike.bridge.expressions import parse_expression, parse_statements
 from gpuspike.bridge.model import neuron_group, synapses
 from tests.simulate import simulate
 
@@ -320,3 +320,45 @@ def test_synapse_variables_user_order_from_list(engine):
     np.testing.assert_array_equal(sim.get("lst", "w"), [1.0, 2.0, 3.0, 4.0])
     sim.set("lst", "w", [5.0, 6.0, 7.0, 8.0])
     np.testing.assert_array_equal(sim.get("lst", "w"), [5.0, 6.0, 7.0, 8.0])
+
+
+# ----------------------------------------------------------------------------- clocks, operations
+def test_slower_clock_group(engine):
+    """A group on dt = 3 network steps integrates only every third step, with its own dt."""
+    fast = neuron_group("fast", 1, "dx/dt = 1/second : 1")
+    slow = neuron_group("slow", 1, "dx/dt = 1/second : 1")
+    slow = ir.NeuronGroupIR(slow.name, slow.size, slow.variables, slow.parameters,
+                            slow.update, slow.events, dt=3 * DT)
+    net = ir.NetworkIR(dt=DT, groups=(fast, slow),
+                       monitors=(ir.StateMonitorIR("st", "slow", ("x",), when="end"),))
+    sim = simulate(net, engine, 10)
+    np.testing.assert_allclose(sim.get("fast", "x"), [10 * DT])
+    x = sim.states("st").values["x"][0, :, 0]
+    np.testing.assert_allclose(x, 3 * DT * np.array([1, 1, 1, 2, 2, 2, 3, 3, 3, 4]))
+
+
+def test_custom_operation_every_and_order(engine):
+    """run_regularly-style operations: every k steps, in their phase and order."""
+    g = neuron_group("g", 2, "x : 1\ny : 1")
+    ops = (ir.CustomOperationIR("double", "g", parse_statements("y = 2*x"), every=1,
+                                when="end", order=1),
+           ir.CustomOperationIR("tick", "g", parse_statements("x = x + 1"), every=4,
+                                when="end", order=0))
+    net = ir.NetworkIR(dt=DT, groups=(g,), operations=ops)
+    sim = simulate(net, engine, 10)  # ticks at steps 0, 4, 8
+    np.testing.assert_array_equal(sim.get("g", "x"), [3, 3])
+    np.testing.assert_array_equal(sim.get("g", "y"), [6, 6])  # after the tick: order 1
+
+
+def test_linked_variables(engine):
+    """A linked variable reads another group's variable, directly or through an index."""
+    src = neuron_group("src", 3, "v : 1", init={"v": np.array([1.0, 2.0, 3.0])})
+    same = ir.NeuronGroupIR("same", 3, (ir.Variable("vl", linked=("src", "v")),
+                                       ir.Variable("y")),
+                            update=parse_statements("y = 10*vl"))
+    idx = ir.NeuronGroupIR("idx", 2, (ir.Variable("k", "int32", init=ir.ArrayInit(
+        np.array([2, 0]))), ir.Variable("vl", linked=("src", "v"), linked_index="k"),
+        ir.Variable("y")), update=parse_statements("y = vl + 0.5"))
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(src, same, idx)), engine, 2)
+    np.testing.assert_array_equal(sim.get("same", "y"), [10, 20, 30])
+    np.testing.assert_array_equal(sim.get("idx", "y"), [3.5, 1.5])
