@@ -20,7 +20,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import emit, log, resolve_engine
+from common import emit, log, resolve_engine  # noqa: E402 - after the path set-up
 
 
 def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping
-from fractions import Fraction
 from dataclasses import dataclass
+from fractions import Fraction
 
 import sympy
 
@@ -106,7 +106,7 @@ def parse_equations(text: str, *, functions=(), units: bool = True,
         if not line:
             continue
         what = f"equations line {lineno} ({line!r})"
-        for kind, rx in (("diff", _DIFF), ("sub", _SUB), ("var", _PARAM)):
+        for kind, rx in (("diff", _DIFF), ("sub", _SUB), ("var", _PARAM)):  # noqa: B007
             m = rx.match(line)
             if m:
                 break

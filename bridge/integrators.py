@@ -41,8 +41,8 @@ from functools import lru_cache
 from typing import Protocol
 
 import sympy
-from sympy.matrices.exceptions import MatrixError
 from sympy.core.function import AppliedUndef
+from sympy.matrices.exceptions import MatrixError
 
 from .errors import ModelError
 from .ir import Assign

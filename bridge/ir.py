@@ -28,7 +28,7 @@ each group's spike ring) -> ``synapses`` (pathways deliver the events of step
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Union
 
 import numpy as np
@@ -141,8 +141,8 @@ class Conditional:
     """``if condition: body else: orelse`` (both tuples of statements)."""
 
     condition: sympy.Basic
-    body: tuple["Statement", ...]
-    orelse: tuple["Statement", ...] = ()
+    body: tuple[Statement, ...]
+    orelse: tuple[Statement, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ advanced exactly from their last update at every event of a pathway.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import sympy
@@ -206,7 +207,7 @@ def synapses(name: str, pre: str, post: str, *, model: str = "", on_pre: str | N
         ir.SummedVariableIR(ln.name.rsplit("_", 1)[0], ln.expr,
                             "post" if ln.name.endswith("_post") else "pre")
         for ln in eqs.of_kind("sub", "summed"))
-    for sv, ln in zip(summed, eqs.of_kind("sub", "summed")):
+    for ln in eqs.of_kind("sub", "summed"):
         if not (ln.name.endswith("_post") or ln.name.endswith("_pre")):
             raise ModelError(f"synapses {name!r}: summed variable {ln.name!r} must end in "
                              "_post or _pre")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
-
 from gpuspike.bridge.errors import EngineUnavailable
 
 logger = logging.getLogger("gpuspike")

@@ -157,8 +157,8 @@ class AtomicAdd:
 @dataclass(frozen=True)
 class If:
     condition: sympy.Basic
-    body: tuple["KStmt", ...]
-    orelse: tuple["KStmt", ...] = ()
+    body: tuple[KStmt, ...]
+    orelse: tuple[KStmt, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,10 @@ the printers' own names: ``t -> _t_``, ``i -> _i_``, ``j -> _j_``; ``dt``, ``N``
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
 
 import sympy
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 from gpuspike.bridge.expressions import clip

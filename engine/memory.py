@@ -10,12 +10,12 @@ and evaluated on the array module (so on the GPU with CuPy), explicit arrays are
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import sympy
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import GpuMemoryError, ModelError
 

@@ -140,7 +140,7 @@ def philox4x32(
     k0, k1 = (_u32(xp, k).astype(xp.uint64) for k in key)
     # Key schedule in uint64 (no wrap-around warnings), then back to uint32.
     keys = []
-    for r in range(rounds):
+    for _r in range(rounds):
         keys.append((k0.astype(xp.uint32), k1.astype(xp.uint32)))
         k0 = (k0 + xp.uint64(PHILOX_W0)) & xp.uint64(MASK32)
         k1 = (k1 + xp.uint64(PHILOX_W1)) & xp.uint64(MASK32)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, RingBufferOverflow
 from gpuspike.bridge.passes import validate

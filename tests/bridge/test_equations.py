@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import sympy
-
 from gpuspike.bridge.equations import parse_equations
 from gpuspike.bridge.errors import ModelError
 

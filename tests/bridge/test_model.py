@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError
 from gpuspike.bridge.model import neuron_group, synapses

@@ -312,7 +312,9 @@ def execute(statements, env: dict) -> dict:
 
 def same_results(a: dict, b: dict) -> bool:
     """Equal values of every name that is not a pass's temporary."""
-    keep = lambda d: {k: x for k, x in d.items() if not k.startswith(("_cse", "_inv"))}
+    def keep(d: dict) -> dict:
+        return {k: x for k, x in d.items() if not k.startswith(("_cse", "_inv"))}
+
     return keep(a) == pytest.approx(keep(b), rel=1e-12)
 
 

@@ -6,7 +6,6 @@ import logging
 
 import numpy as np
 import pytest
-
 from gpuspike.bridge.errors import EngineUnavailable
 from gpuspike.engine import backend
 

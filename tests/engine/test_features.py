@@ -11,10 +11,10 @@ import math
 
 import numpy as np
 import pytest
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.expressions import parse_expression, parse_statements
 from gpuspike.bridge.model import neuron_group, synapses
+
 from tests.simulate import simulate
 
 DT = 1e-4

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError
 from gpuspike.bridge.expressions import parse_expression, parse_statements

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from gpuspike.bridge import ir
 from gpuspike.bridge.model import neuron_group, synapses
+
 from tests.simulate import simulate
 
 DT = 1e-4

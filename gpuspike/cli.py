@@ -1,0 +1,52 @@
+"""The ``gpuspike`` command line: one subcommand per job.
+
+    gpuspike info                 which engine and device this machine would use
+
+Subcommands register themselves in :data:`COMMANDS` (name -> (help, add_arguments, run)).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
+
+
+def _info_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="auto", choices=("auto", "numpy", "cupy"))
+
+
+def _info(args: argparse.Namespace) -> int:
+    from gpuspike.engine.backend import cuda_status, select_backend
+
+    backend = select_backend(args.engine)
+    ok, why = cuda_status()
+    print(json.dumps({"engine": backend.name, "device": backend.device, "cuda_usable": ok,
+                      "cuda": why}))
+    return 0
+
+
+COMMANDS: dict[str, Command] = {
+    "info": ("show which engine and device gpuspike would use", _info_args, _info),
+    "encode-audio": (
+        "encode a folder of WAV files to an SHD-format spike file",
+        lambda p: __import__("gpuspike.datasets.cli", fromlist=["_"]).add_encode_audio_arguments(p),
+        lambda a: __import__("gpuspike.datasets.cli", fromlist=["_"]).run_encode_audio(a),
+    ),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gpuspike", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, add_arguments, _run) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=help_text))
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command][2](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Event datasets in memory: per-sample spike times and channels, labels and speakers.
+
+A sample is a pair of equally long arrays ``(times, units)``: spike ``k`` happened at
+``times[k]`` seconds on input channel ``units[k]`` (``0 <= units[k] < n_channels``). This is
+the layout of the Spiking Heidelberg Digits (SHD) files and of what the audio encoder writes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gpuspike.bridge.errors import ModelError
+
+#: dtype of tonic's audio events (``tonic.datasets.SHD``): time in microseconds, channel,
+#: polarity (always 0 for audio).
+TONIC_AUDIO_DTYPE = np.dtype([("t", np.int64), ("x", np.int64), ("p", np.int64)])
+
+
+@dataclass(frozen=True)
+class SpikeDataset:
+    """A labelled set of spike trains, one ``(times, units)`` pair per sample.
+
+    Parameters
+    ----------
+    times : list of numpy.ndarray
+        Per-sample spike times in seconds (float, any width).
+    units : list of numpy.ndarray
+        Per-sample channel indices (integer), same lengths as ``times``.
+    labels : numpy.ndarray
+        Class of each sample, shape ``(samples,)``.
+    speakers : numpy.ndarray
+        Speaker id of each sample, shape ``(samples,)``; ``-1`` where unknown.
+    n_channels : int
+        Number of input channels; every unit lies in ``[0, n_channels)``.
+    keys : list of str
+        What ``extra/keys`` holds: the file name of each sample for datasets made by
+        :mod:`gpuspike.datasets.encode`, the class names in the original SHD files.
+    """
+
+    times: list[np.ndarray]
+    units: list[np.ndarray]
+    labels: np.ndarray
+    speakers: np.ndarray
+    n_channels: int
+    keys: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        n = len(self.times)
+        if len(self.units) != n or len(self.labels) != n or len(self.speakers) != n:
+            raise ModelError(
+                f"SpikeDataset needs one entry per sample in times ({n}), units "
+                f"({len(self.units)}), labels ({len(self.labels)}) and speakers "
+                f"({len(self.speakers)}); pass arrays of equal length"
+            )
+        for i, (t, u) in enumerate(zip(self.times, self.units)):
+            if len(t) != len(u):
+                raise ModelError(
+                    f"sample {i} has {len(t)} times but {len(u)} units; each spike needs "
+                    "both a time and a channel"
+                )
+
+    def __len__(self) -> int:
+        return len(self.times)
+
+    def sample(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(times, units)`` of sample ``i``."""
+        return self.times[i], self.units[i]
+
+    def subset(self, index: np.ndarray | list[int]) -> SpikeDataset:
+        """Return the samples at ``index`` (an index array, e.g. from a split helper)."""
+        idx = np.asarray(index, dtype=np.int64)
+        keys = [self.keys[i] for i in idx] if len(self.keys) == len(self) else list(self.keys)
+        return SpikeDataset(
+            times=[self.times[i] for i in idx],
+            units=[self.units[i] for i in idx],
+            labels=self.labels[idx],
+            speakers=self.speakers[idx],
+            n_channels=self.n_channels,
+            keys=keys,
+        )
+
+    @property
+    def spike_counts(self) -> np.ndarray:
+        """Number of spikes of each sample, shape ``(samples,)``."""
+        return np.array([len(t) for t in self.times], dtype=np.int64)
+
+    def durations(self) -> np.ndarray:
+        """Time of the last spike of each sample in seconds (0 for an empty sample)."""
+        return np.array([float(t.max()) if len(t) else 0.0 for t in self.times])
+
+
+def to_structured(sample: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Convert one ``(times, units)`` sample to tonic's structured event array.
+
+    The fields are ``t`` (time in integer microseconds, ``round(times * 1e6)``, as
+    ``tonic.datasets.SHD`` does), ``x`` (channel) and ``p`` (polarity, always 0).
+
+    Parameters
+    ----------
+    sample : tuple of numpy.ndarray
+        Spike times in seconds and channel indices of equal length.
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array of dtype :data:`TONIC_AUDIO_DTYPE`.
+    """
+    times, units = sample
+    times = np.asarray(times, dtype=np.float64)
+    units = np.asarray(units)
+    if times.shape != units.shape or times.ndim != 1:
+        raise ModelError(
+            f"to_structured needs two 1-D arrays of equal length, got shapes {times.shape} "
+            f"and {units.shape}"
+        )
+    events = np.zeros(len(times), dtype=TONIC_AUDIO_DTYPE)
+    events["t"] = np.rint(times * 1e6).astype(np.int64)
+    events["x"] = units
+    return events
+
+
+def from_structured(events: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of :func:`to_structured`: ``(t * 1e-6, x)`` as float64 seconds and int64."""
+    return events["t"].astype(np.float64) * 1e-6, events["x"].astype(np.int64)
