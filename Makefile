@@ -32,7 +32,7 @@ test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
-	$(VENV)/bin/ruff check bridge engine gpuspike tests benchmarks examples || true
+	$(VENV)/bin/ruff check bridge engine gpuspike brian2_backend tests benchmarks examples
 
 ## CPU benchmarks (NumPy engine against Brian2's numpy target); JSON lines on stdout.
 bench: $(VENV)/.installed
