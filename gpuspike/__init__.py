@@ -2,6 +2,54 @@
 
 The public surface is small: :func:`gpuspike.simulate` style use goes through
 :class:`gpuspike.engine.Simulation` on a :class:`gpuspike.bridge.ir.NetworkIR`.
+Importing this package registers the Brian2 device ``'gpuspike'`` (use
+``set_device('gpuspike')``) as soon as Brian2 is, or once it gets, imported.
 """
 
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import sys
+
 __version__ = "0.1.0"
+
+def _register_brian2_device() -> None:
+    from gpuspike.brian2_backend import register
+
+    register()
+
+
+def _install() -> None:
+    if "brian2" in sys.modules:
+        _register_brian2_device()
+    elif importlib.util.find_spec("brian2") is not None:
+        _install_post_brian2_hook()
+
+
+def _install_post_brian2_hook() -> None:
+    """Register once the whole ``brian2`` package finished importing (the device module
+    imports parts of Brian2 that are not ready while ``brian2.devices.device`` loads)."""
+
+    class _Brian2Done(importlib.abc.MetaPathFinder):
+        def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001, ANN201
+            if fullname != "brian2":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(fullname)
+            if spec is None or spec.loader is None:
+                return spec
+            loader = spec.loader
+            exec_module = loader.exec_module
+
+            def exec_then_register(module):  # noqa: ANN001, ANN202
+                exec_module(module)
+                _register_brian2_device()
+
+            loader.exec_module = exec_then_register  # type: ignore[method-assign]
+            return spec
+
+    sys.meta_path.insert(0, _Brian2Done())
+
+
+_install()

@@ -1,0 +1,51 @@
+"""Tests of gpuspike.datasets.events: the SpikeDataset record and tonic-style arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gpuspike.bridge.errors import ModelError
+
+from gpuspike.datasets.events import (
+    TONIC_AUDIO_DTYPE,
+    SpikeDataset,
+    from_structured,
+    to_structured,
+)
+
+
+def _dataset() -> SpikeDataset:
+    return SpikeDataset(
+        times=[np.array([0.0015, 0.2, 0.2]), np.array([], dtype=float)],
+        units=[np.array([3, 0, 9]), np.array([], dtype=np.int64)],
+        labels=np.array([1, 2]),
+        speakers=np.array([0, 1]),
+        n_channels=10,
+        keys=["a.wav", "b.wav"],
+    )
+
+
+def test_structured_fields_follow_tonic() -> None:
+    ev = to_structured(_dataset().sample(0))
+    assert ev.dtype == TONIC_AUDIO_DTYPE
+    assert ev["t"].tolist() == [1500, 200000, 200000]  # microseconds
+    assert ev["x"].tolist() == [3, 0, 9]
+    assert ev["p"].tolist() == [0, 0, 0]
+    t, u = from_structured(ev)
+    np.testing.assert_allclose(t, [0.0015, 0.2, 0.2])
+    assert u.tolist() == [3, 0, 9]
+
+
+def test_structured_rejects_unequal_lengths() -> None:
+    with pytest.raises(ModelError, match="equal length"):
+        to_structured((np.zeros(3), np.zeros(2, dtype=int)))
+
+
+def test_dataset_checks_lengths_and_subsets() -> None:
+    d = _dataset()
+    assert len(d) == 2 and d.spike_counts.tolist() == [3, 0]
+    assert d.durations().tolist() == [0.2, 0.0]
+    sub = d.subset([1])
+    assert sub.keys == ["b.wav"] and sub.labels.tolist() == [2]
+    with pytest.raises(ModelError, match="times"):
+        SpikeDataset([np.zeros(2)], [np.zeros(1, dtype=int)], np.zeros(1), np.zeros(1), 4)
