@@ -94,9 +94,10 @@ def _record_bits(flat: np.ndarray, words: np.ndarray, bits: np.ndarray) -> None:
     once per step, so the bits of one word are distinct and their sum is their OR."""
     if words.size == 0:
         return
-    order = np.argsort(words, kind="stable")
-    words, bits = words[order], bits[order]
-    first = np.flatnonzero(np.r_[True, words[1:] != words[:-1]])
+    if words.size > 1 and np.any(words[1:] < words[:-1]):
+        order = np.argsort(words, kind="stable")
+        words, bits = words[order], bits[order]
+    first = np.flatnonzero(np.diff(words, prepend=-1))
     flat[words[first]] |= np.add.reduceat(bits.astype(np.uint64), first).astype(np.uint32)
 
 
@@ -297,11 +298,13 @@ class NumpyKernelPrinter:
                 idx = self.index(st.array, st.index)
                 val = self.expr(st.expr)
                 out.append(f"{ind}_ix = {idx}")
-                out.append(f"{ind}_v = np.broadcast_to({val}, np.shape(_ix))")
-                if mask is not None:
+                if mask is None:
+                    out.append(f"{ind}_accumulate(A['{st.array}'].reshape(-1), _ix, {val})")
+                else:
+                    out.append(f"{ind}_v = np.broadcast_to({val}, np.shape(_ix))")
                     out.append(f"{ind}_mk = np.broadcast_to({mask}, np.shape(_ix))")
-                    out.append(f"{ind}_ix, _v = _ix[_mk], _v[_mk]")
-                out.append(f"{ind}_accumulate(A['{st.array}'].reshape(-1), _ix, _v)")
+                    out.append(f"{ind}_accumulate(A['{st.array}'].reshape(-1), _ix[_mk], "
+                               f"_v[_mk])")
             elif isinstance(st, k.If):
                 cond = self.expr(st.condition)
                 self.n_masks += 1
