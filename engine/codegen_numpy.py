@@ -12,6 +12,8 @@ no user string is ever evaluated.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import sympy
 
@@ -77,8 +79,7 @@ def _events(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int):
     """(batch, element) vectors of the event lists of ``slot``."""
     if B == 1:
         c = int(count[slot])
-        return _ZEROS[:c] if c <= _ZEROS.size else np.zeros(c, np.int64), \
-            lst[slot * n:slot * n + c].astype(np.int64)
+        return _zeros(c), lst[slot * n:slot * n + c].astype(np.int64)
     cnt = count[slot * B:(slot + 1) * B].astype(np.int64)
     bb = np.repeat(np.arange(B), cnt)
     p = np.arange(bb.size) - np.repeat(np.cumsum(cnt) - cnt, cnt)
@@ -87,12 +88,23 @@ def _events(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int):
 
 _ZEROS = np.zeros(1 << 16, dtype=np.int64)
 _ZEROS.setflags(write=False)
+_K = np.arange(1 << 16, dtype=np.int64)
+_K.setflags(write=False)
+
+
+def _zeros(n: int) -> np.ndarray:
+    """A read-only int64 zero vector (the batch index of batch-1 pair domains)."""
+    return _ZEROS[:n] if n <= _ZEROS.size else np.zeros(n, np.int64)
 
 
 def _record_bits(flat: np.ndarray, words: np.ndarray, bits: np.ndarray) -> None:
     """``flat[words] |= bits`` where several bits may share a word. Each element appears
     once per step, so the bits of one word are distinct and their sum is their OR."""
     if words.size == 0:
+        return
+    if words.size <= 16:  # a few events: a plain loop beats the vector set-up
+        for w, b in zip(words.tolist(), bits.tolist()):
+            flat[w] |= b
         return
     if words.size > 1 and np.any(words[1:] < words[:-1]):
         order = np.argsort(words, kind="stable")
@@ -123,6 +135,8 @@ RUNTIME_NAMESPACE = {
     "_events": _events,
     "_expand": _expand,
     "_record_bits": _record_bits,
+    "_zeros": _zeros,
+    "_K": _K,
     "_int": _int,
     "_uniform": rng.uniform,
     "_normal": rng.normal,
@@ -190,9 +204,13 @@ class NumpyKernelPrinter:
             self.rng_index = f"(_b_ * {dom.n_pre * dom.max_row} + _s_)"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.PathwayDomain):
-            out += self.pathway_prologue(dom)
             self.rng_index = f"(_b_ * {dom.n_pre * dom.max_row} + _s_)"
             body = self.block(kern.body, 1, None)
+            used = set(re.findall(r"\b(_[ijsb]_)\b", "\n".join(body)))
+            out += [line for line in self.pathway_prologue(dom)
+                    if not line.startswith("    #unless ") or line.split()[1] in used]
+            out = [line.replace("    #unless _s_ ", "    ").replace("    #unless _i_ ", "    ")
+                   .replace("    #unless _b_ ", "    ") for line in out]
         elif isinstance(dom, k.SpikeListDomain):
             st = f"_step_ % {dom.period_steps}" if dom.period_steps else "_step_"
             out += [f"    _st = {st}",
@@ -216,7 +234,23 @@ class NumpyKernelPrinter:
     def pathway_prologue(self, dom: k.PathwayDomain) -> list[str]:
         B, n_src = self.B, dom.n_pre if dom.source == "pre" else dom.n_post
         ring = dom.ring
+        syn = dom.synapses
         out = []
+        if B == 1 and dom.source == "pre" and dom.delay_array is None:
+            # the common simulation case: gather the firing rows of the padded matrix;
+            # indices the body does not use are not computed ("#unless x" lines)
+            K = f"_K[:{dom.max_row}]" if dom.max_row <= 1 << 16 else f"np.arange({dom.max_row})"
+            return [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
+                    f"    _c = int(A['{ring}_count'][_sl])",
+                    "    if _c == 0:", "        return",
+                    f"    _isp = A['{ring}_list'][_sl * {n_src}:_sl * {n_src} + _c]",
+                    f"    _blk = A['{syn}__cols'].reshape({dom.n_pre}, {dom.max_row})[_isp]",
+                    f"    _ok = {K} < A['{syn}__rowlen'][_isp][:, None]",
+                    "    _j_ = _blk[_ok]",
+                    "    if _j_.size == 0:", "        return",
+                    f"    #unless _s_ _s_ = (_isp[:, None] * {dom.max_row} + {K})[_ok]",
+                    f"    #unless _i_ _i_ = np.repeat(_isp, _ok.sum(axis=1))",
+                    "    #unless _b_ _b_ = _zeros(_j_.size)"]
         if dom.delay_array is None:
             out += [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
                     f"    _bsp, _isp = _events(A['{ring}_count'], A['{ring}_list'], _sl, {B}, "
@@ -231,7 +265,6 @@ class NumpyKernelPrinter:
                     "    _isp = np.concatenate([p[1] for p in _parts])",
                     "    _age = np.concatenate([p[2] for p in _parts])"]
         out += ["    if _bsp.size == 0:", "        return"]
-        syn = dom.synapses
         if dom.source == "pre":
             out += [f"    _b_, _i_, _s_ = _expand(_bsp, _isp, A['{syn}__rowlen'], {dom.max_row})",
                     f"    _j_ = A['{syn}__cols'][_s_].astype(np.int64)"]
@@ -254,7 +287,7 @@ class NumpyKernelPrinter:
             base = k.INDEX_LOCALS[index]
         else:
             base = f"_int({self.expr(index)})"
-        return f"_b_ * {a.size} + {base}" if a.batched else base
+        return f"_b_ * {a.size} + {base}" if a.batched and self.B > 1 else base
 
     def block(self, stmts, depth: int, mask: str | None) -> list[str]:
         ind = "    " * depth
