@@ -643,8 +643,11 @@ def _not_refractory(refractory: sympy.Basic, dt: float) -> sympy.Basic:
     if is_boolean(refractory):
         return sympy.Or(sympy.Symbol("not_refractory"), sympy.Not(refractory))
     t, last = sympy.Symbol("t"), sympy.Symbol("lastspike")
-    ts = lambda x: sympy.floor((x + 1e-3 * dt) / dt)  # noqa: E731
-    return sympy.GreaterThan(ts(t - last), ts(refractory))
+    # timestep(t - lastspike) >= R with the integer R = timestep(refractory); since
+    # floor(x) >= R <=> x >= R for an integer R, this is lastspike <= t - (R - 1e-3) dt:
+    # one comparison per neuron instead of a floor of a difference.
+    steps = sympy.floor((refractory + 1e-3 * dt) / dt)
+    return sympy.LessThan(last, t - (steps - 1e-3) * dt)
 
 
 def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
