@@ -47,6 +47,7 @@ class ConnShape:
     n_post: int
     max_row: int
     max_col: int
+    n_synapses: int = 0
 
 
 def array_name(owner: str, var: str) -> str:
@@ -625,7 +626,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
 
     # -- monitors
     for m in net.monitors:
-        kern, decls = _lower_monitor(net, m, depths, B, monitor_capacity)
+        kern, decls = _lower_monitor(net, m, depths, B, monitor_capacity, conn)
         arrays += decls
         phase_kernels[kern.phase].append(kern)
 
@@ -651,23 +652,32 @@ def _not_refractory(refractory: sympy.Basic, dt: float) -> sympy.Basic:
 
 
 def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
-                   capacity: Callable[[ir.Monitor], int] | None
-                   ) -> tuple[k.Kernel, list[k.ArrayDecl]]:
-    pop = net.population(m.source)
+                   capacity: Callable[[ir.Monitor], int] | None,
+                   conn: Mapping[str, ConnShape]) -> tuple[k.Kernel, list[k.ArrayDecl]]:
     if isinstance(m, ir.StateMonitorIR):
-        idx = tuple(range(pop.size)) if m.indices is None else m.indices
+        syn = next((x for x in net.synapses if x.name == m.source), None)
+        if syn is not None:  # synapse variables: the runtime maps indices to padded slots
+            n_el = conn[syn.name].n_synapses
+            variables = {v.name: v for v in syn.variables}
+            pop = syn
+        else:
+            pop = net.population(m.source)
+            n_el = pop.size
+            variables = {v.name: v for v in population_variables(pop)}
+        idx = tuple(range(n_el)) if m.indices is None else m.indices
         decls = [k.ArrayDecl(f"{m.name}__idx", "int32", max(1, len(idx)), role="monitor",
                              owner=m.name)]
         rows = capacity(m) if capacity else 1
-        scope = neuron_scope(net, pop) if isinstance(pop, ir.NeuronGroupIR) else Scope(
-            {}, {}, {}, frozenset(), f"source {pop.name!r}")
         body: list[k.KStmt] = [k.Load("_rec_i", f"{m.name}__idx", "elem")]
         locs = [("_rec_i", "int32")]
-        variables = {v.name: v for v in population_variables(pop)}
         for var in m.variables:
             if var not in variables:
                 raise ModelError(f"monitor {m.name!r}: {pop.name!r} has no variable {var!r}")
             v = variables[var]
+            if v.linked is not None:
+                raise UnsupportedFeature(f"monitor {m.name!r}: recording the linked variable "
+                                         f"{pop.name}.{var}; record {v.linked[0]}."
+                                         f"{v.linked[1]} instead")
             buf = f"{m.name}__{var}"
             decls.append(k.ArrayDecl(buf, "float64" if v.dtype == "float64" else
                                      ("float" if v.dtype == "float" else "float64"),
@@ -676,10 +686,10 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
             body.append(k.Load(loc, array_name(pop.name, var), sympy.Symbol("_rec_i")))
             locs.append((loc, v.dtype))
             body.append(k.RecordValue(buf, sympy.Symbol(loc), I, len(idx), m.every))
-        del scope
         return (k.Kernel(f"{m.name}_record", k.ElementDomain(m.name, len(idx)), tuple(body),
                          m.when, f"state monitor of {pop.name}", tuple(locs),
                          order=m.order), decls)
+    pop = net.population(m.source)
     if isinstance(m, ir.RateMonitorIR):
         rows = capacity(m) if capacity else 1
         r = ring_name(pop.name, m.event)

@@ -102,7 +102,8 @@ class Simulation:
             if any(pw.source == "post" for pw in s.pathways):
                 colmaps[s.name] = conn.column_map(rows)
                 max_col = max(1, int(colmaps[s.name][1]))
-            shapes[s.name] = ConnShape(pre.size, post.size, max(1, int(rows.max_row)), max_col)
+            shapes[s.name] = ConnShape(pre.size, post.size, max(1, int(rows.max_row)), max_col,
+                                       int(rows.n_synapses))
             if isinstance(s.connector, ir.FromList):
                 # list order -> padded index (rows keep list order within a row)
                 i_list = np.asarray(s.connector.i, dtype=np.int64)
@@ -147,10 +148,12 @@ class Simulation:
             self.arrays[f"{s.name}__valid"] = rows.padded_index()
         for m in net.monitors:
             if isinstance(m, ir.StateMonitorIR):
-                size = net.population(m.source).size
+                size = self._monitor_size(m)
                 idx = np.arange(size) if m.indices is None else np.asarray(m.indices)
                 if idx.size and (idx.min() < 0 or idx.max() >= size):
                     raise ModelError(f"monitor {m.name!r}: indices must lie in [0, {size})")
+                if m.source in self._user_order:  # synapses: user order -> padded slots
+                    idx = self._user_order[m.source][idx]
                 self.arrays[f"{m.name}__idx"][...] = self.xp.asarray(idx, dtype=self.xp.int32)
         for ta in net.timed_arrays:
             self.arrays[array_name("timed", ta.name)][...] = self.xp.asarray(
@@ -170,6 +173,12 @@ class Simulation:
         for n in names:
             if "__" in n or not n.isidentifier():
                 raise ModelError(f"object name {n!r} must be an identifier without '__'")
+
+    def _monitor_size(self, m: ir.Monitor) -> int:
+        """Elements of a monitor's source (neurons, or synapses in the user's order)."""
+        if m.source in self._user_order:
+            return int(self._user_order[m.source].size)
+        return self.net.population(m.source).size
 
     def _free_bytes(self) -> int | None:
         """Free device memory (None on the CPU): connectivity larger than this is refused
@@ -361,21 +370,22 @@ class Simulation:
         dt, B = self.net.dt, self.B
         for m in self.net.monitors:
             rec = self._recorders[m.name]
-            pop = self.net.population(m.source)
             if isinstance(m, ir.StateMonitorIR):
                 steps = np.arange(origin, origin + n)
                 steps = steps[steps % m.every == 0]
                 if not steps.size:
                     continue
                 rows = (steps - origin) // m.every
-                width = len(range(pop.size)) if m.indices is None else len(m.indices)
+                width = self._monitor_size(m) if m.indices is None else len(m.indices)
                 chunk = {}
                 for var in m.variables:
                     buf = self._to_host(self.arrays[f"{m.name}__{var}"]).reshape(B, -1, width)
                     chunk[var] = buf[:, rows, :].copy()
                 rec.chunks.append(chunk)
                 rec.times.append(steps * dt)
-            elif isinstance(m, ir.RateMonitorIR):
+                continue
+            pop = self.net.population(m.source)
+            if isinstance(m, ir.RateMonitorIR):
                 buf = self._to_host(self.arrays[f"{m.name}__rate"]).reshape(B, -1)
                 rec.chunks.append(buf[:, :n].copy())
                 rec.times.append(np.arange(origin, origin + n) * dt)
@@ -432,8 +442,7 @@ class Simulation:
         """Samples of a state monitor so far."""
         rec = self._recorder(monitor, ir.StateMonitorIR)
         m = rec.monitor
-        pop = self.net.population(m.source)
-        idx = np.arange(pop.size) if m.indices is None else np.asarray(m.indices)
+        idx = np.arange(self._monitor_size(m)) if m.indices is None else np.asarray(m.indices)
         if not rec.chunks:
             return StateRecord(np.zeros(0), idx, {v: np.zeros((self.B, 0, idx.size))
                                                   for v in m.variables})

@@ -362,3 +362,18 @@ def test_linked_variables(engine):
     sim = simulate(ir.NetworkIR(dt=DT, groups=(src, same, idx)), engine, 2)
     np.testing.assert_array_equal(sim.get("same", "y"), [10, 20, 30])
     np.testing.assert_array_equal(sim.get("idx", "y"), [3.5, 1.5])
+
+
+def test_state_monitor_of_synapse_variables(engine):
+    """Record a plastic weight: each pre spike adds 0.5 to the weights of its row."""
+    src = spike_source("S", 2, [2 * DT, 5 * DT, 5 * DT], [0, 0, 1])
+    post = neuron_group("post", 3, "v : 1")
+    s = synapses("syn", "S", "post", model="w : 1", on_pre="w += 0.5",
+                 connector=ir.FromList(np.array([1, 0, 0]), np.array([2, 0, 1])), dt=DT)
+    net = ir.NetworkIR(dt=DT, sources=(src,), groups=(post,), synapses=(s,),
+                       monitors=(ir.StateMonitorIR("ws", "syn", ("w",), (0, 2), when="end"),))
+    rec = simulate(net, engine, 8).states("ws")
+    w = rec.values["w"][0]  # synapse 0 is (1 -> 2), synapse 2 is (0 -> 1)
+    steps = np.arange(8)
+    np.testing.assert_array_equal(w[:, 0], np.where(steps >= 5, 0.5, 0.0))
+    np.testing.assert_array_equal(w[:, 1], 0.5 * ((steps >= 2).astype(int) + (steps >= 5)))
