@@ -7,7 +7,7 @@ ENGINE ?= auto
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k lif"`.
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv install install-test lint bench clean
+.PHONY: demo test venv install install-test lint bench brian2-suite clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check bridge engine gpuspike brian2_backend tests benchmarks examples
+
+## Brian2's own test suite (standalone-compatible + multiple-runs tests) on the gpuspike device.
+brian2-suite: $(VENV)/.installed-test
+	$(PY) -m gpuspike.brian2_backend.suite
 
 ## CPU benchmarks (NumPy engine against Brian2's numpy target); JSON lines on stdout.
 bench: $(VENV)/.installed

@@ -1,4 +1,22 @@
 """gpuspike.brian2_backend: the Brian2 device ``set_device('gpuspike')``.
 
-The device itself is the work of issue 3 (Brian2 device); nothing is registered yet.
+``import gpuspike`` registers the device in ``brian2.devices.device.all_devices`` (lazily:
+when Brian2 is imported, not before). Modules: :mod:`.device` (the device and its
+``network_run``), :mod:`.objects` (Brian2 objects -> NetworkIR), :mod:`.translate`
+(abstract code -> IR statements), :mod:`.results` (state and recordings back to Brian2),
+:mod:`.suite` (Brian2's own test suite on the device).
 """
+
+from __future__ import annotations
+
+DEVICE_NAME = "gpuspike"
+
+
+def register() -> None:
+    """Create the device and add it to Brian2's ``all_devices`` (idempotent)."""
+    from brian2.devices.device import all_devices
+
+    if DEVICE_NAME not in all_devices:
+        from .device import GpuspikeDevice
+
+        all_devices[DEVICE_NAME] = GpuspikeDevice()

@@ -1,0 +1,337 @@
+"""Brian2 abstract code -> IR statements: name resolution, functions, conditional writes.
+
+Brian2 hands every code object over as abstract code (already discretised by its state
+updater, constants already SI floats) plus a ``variables`` dict and ``variable_indices``.
+:func:`brian2.codegen.translation.make_statements` turns the code into ``Statement``
+objects (``var op expr``, subexpressions inserted where they are read); each becomes an
+IR statement here:
+
+===============================  ===========================================================
+Brian2                           IR
+===============================  ===========================================================
+``Constant``                     its value (a number)
+``ArrayVariable`` of the group   the IR variable of the same name (``x_pre`` / ``x_post``
+                                 through ``_presynaptic_idx`` / ``_postsynaptic_idx``)
+shared (scalar) variable         its current value, when no per-step code writes it
+``i`` of a neuron group          ``i`` (``j`` through ``_postsynaptic_idx``); for a
+                                 subgroup the subgroup offset is subtracted by Brian2's own
+                                 subexpression
+clock ``t`` / ``dt``             ``t`` / the clock's dt
+``timestep(x, dt)``              ``floor((x + 1e-3 dt) / dt)`` (Brian2's definition)
+``TimedArray``                   a :class:`~gpuspike.bridge.ir.TimedArrayIR` call
+``rand()`` / ``randn()``         fresh call sites, numbered over the whole code block
+temporaries, subexpressions      locals named ``_L_<name>`` (no clash with ``i``, ``j``)
+``x (unless refractory)`` write  ``if not_refractory: x = ...`` (Brian2's conditional
+                                 write), except where the template overrides it
+===============================  ===========================================================
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+from gpuspike.bridge import ir
+from gpuspike.bridge.errors import UnsupportedFeature
+from gpuspike.bridge.expressions import FUNCTIONS, parse_expression
+from gpuspike.bridge.expressions import rand as _bridge_rand
+from gpuspike.bridge.expressions import randn as _bridge_randn
+
+
+class rand(_bridge_rand):
+    """The bridge's ``rand`` that SymPy never tries to evaluate numerically (comparing
+    ``rand(0) < 0.0015`` otherwise makes SymPy call ``mpmath.rand``)."""
+
+    def _eval_evalf(self, prec: int) -> None:
+        return None
+
+
+class randn(_bridge_randn):
+    """See :class:`rand`."""
+
+    def _eval_evalf(self, prec: int) -> None:
+        return None
+
+
+_RAND_CALL = re.compile(r"\b(randn?)\(\s*\)")
+
+#: Brian2 index names -> IR suffix of a variable read through them.
+INDEX_SUFFIX = {"_idx": "", "_sub_idx": "", "_presynaptic_idx": "_pre",
+                "_postsynaptic_idx": "_post"}
+LOCAL_PREFIX = "_L_"
+#: Functions the bridge parser knows; everything else must be handled here.
+_KNOWN = FUNCTIONS | {"timestep"}
+
+
+def ir_name(name: str) -> str:
+    """A Brian2 object name as an IR name: an identifier without ``__``."""
+    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
+    while "__" in out:
+        out = out.replace("__", "_")
+    if not out or not (out[0].isalpha() or out[0] == "_"):
+        out = "g" + out
+    return out.strip("_") or "g"
+
+
+def ir_dtype(dtype: Any) -> str:
+    """IR dtype of a Brian2 variable dtype; floats follow the network precision."""
+    d = np.dtype(dtype)
+    if d.kind == "f":
+        return "float"
+    if d.kind == "b":
+        return "bool"
+    if d == np.int64:
+        return "int64"
+    if d == np.uint32:
+        return "uint32"
+    if d.kind in "iu":
+        return "int32" if d.itemsize <= 4 else "int64"
+    raise UnsupportedFeature(f"variables of dtype {d}")
+
+
+@dataclass
+class TimedArrays:
+    """Timed arrays met while translating, by IR name (shared over the whole network)."""
+
+    arrays: dict[str, ir.TimedArrayIR] = field(default_factory=dict)
+    by_id: dict[int, str] = field(default_factory=dict)
+
+    def add(self, ta: Any) -> str:
+        if id(ta) in self.by_id:
+            return self.by_id[id(ta)]
+        name = ir_name(f"ta_{ta.name}")
+        values = np.asarray(ta.values, dtype=np.float64)
+        if values.ndim not in (1, 2):
+            raise UnsupportedFeature(f"TimedArray {ta.name!r} with {values.ndim} dimensions")
+        self.arrays[name] = ir.TimedArrayIR(name, values, float(ta.dt))
+        self.by_id[id(ta)] = name
+        return name
+
+
+@dataclass
+class Context:
+    """What a code block runs on: the IR side of every Brian2 owner it may touch.
+
+    ``sides`` maps a Brian2 index name (``_idx``, ``_presynaptic_idx``,
+    ``_postsynaptic_idx``) to the root Brian2 group whose variables that index reads.
+    """
+
+    what: str
+    sides: Mapping[str, Any]
+    timed: TimedArrays
+    synaptic: bool = False
+    #: Brian2 scalar variables written by per-step code (cannot be baked as numbers)
+    written_scalars: frozenset[int] = frozenset()
+
+
+def root_group(group: Any) -> Any:
+    """The NeuronGroup that owns a subgroup's memory (the group itself otherwise)."""
+    from brian2.groups.subgroup import Subgroup
+
+    while isinstance(group, Subgroup):
+        group = group.source
+    return group
+
+
+class BlockTranslator:
+    """Translates one abstract code block of one code object into IR statements."""
+
+    def __init__(self, ctx: Context, variables: Mapping[str, Any],
+                 variable_indices: Mapping[str, str],
+                 override_conditional_write: frozenset[str] = frozenset()) -> None:
+        self.ctx = ctx
+        self.variables = variables
+        self.indices = variable_indices
+        self.override = override_conditional_write
+        self.n_rand = 0
+        self.locals: set[str] = set()
+
+    # -- names
+    def resolve(self, key: str) -> sympy.Basic:
+        """The IR expression for the Brian2 name ``key``."""
+        from brian2.core.clocks import Clock
+        from brian2.core.variables import ArrayVariable, AuxiliaryVariable, Constant
+
+        if key in self.locals:
+            return sympy.Symbol(LOCAL_PREFIX + key)
+        var = self.variables.get(key)
+        if var is None:
+            raise UnsupportedFeature(f"{self.ctx.what}: unknown name {key!r} in its code")
+        if isinstance(var, Constant):
+            return _number(var.value)
+        if isinstance(var, AuxiliaryVariable):
+            return sympy.Symbol(LOCAL_PREFIX + key)
+        if isinstance(var, ArrayVariable):
+            owner = var.owner
+            if isinstance(owner, Clock):
+                if var.name == "t":
+                    return sympy.Symbol("t")
+                if var.name == "dt":
+                    return _number(float(var.get_value()[0]))
+                if var.name == "timestep":
+                    dt = float(owner.dt_)
+                    return sympy.floor((sympy.Symbol("t") + 1e-3 * dt) / dt)
+                raise UnsupportedFeature(f"{self.ctx.what}: clock variable {var.name!r}")
+            if var.scalar:
+                if id(var) in self.ctx.written_scalars:
+                    raise UnsupportedFeature(
+                        f"{self.ctx.what}: shared variable {var.name!r} written during the "
+                        "run (shared variables are read-only on the gpuspike engine)")
+                return _number(var.get_value()[0])
+            index = self.indices.get(key, "_idx")
+            suffix = INDEX_SUFFIX.get(index)
+            expected = self.ctx.sides.get(index)
+            if suffix is None or expected is None:
+                raise UnsupportedFeature(
+                    f"{self.ctx.what}: variable {key!r} is read through the index "
+                    f"{index!r} (linked variables and custom indices are not supported yet)")
+            if root_group(owner).name != expected.name:
+                raise UnsupportedFeature(
+                    f"{self.ctx.what}: variable {key!r} belongs to {owner.name!r} "
+                    "(linked variables are not supported yet)")
+            if var.name == "i" and not self.ctx.synaptic:
+                return sympy.Symbol("i")
+            if var.name == "i" and suffix:
+                return sympy.Symbol("i" if suffix == "_pre" else "j")
+            return sympy.Symbol(var.name + suffix)
+        raise UnsupportedFeature(f"{self.ctx.what}: name {key!r} of kind "
+                                 f"{type(var).__name__}")
+
+    def target(self, key: str) -> tuple[str, str | None, Any]:
+        """(IR name, accumulation side or None, Brian2 variable) of an assignment target."""
+        from brian2.core.variables import ArrayVariable
+
+        if key in self.locals:
+            return LOCAL_PREFIX + key, None, None
+        var = self.variables.get(key)
+        if not isinstance(var, ArrayVariable):
+            self.locals.add(key)
+            return LOCAL_PREFIX + key, None, None
+        if var.scalar:
+            raise UnsupportedFeature(f"{self.ctx.what}: writes the shared variable "
+                                     f"{var.name!r} during the run")
+        sym = self.resolve(key)
+        if not isinstance(sym, sympy.Symbol) or sym.name in ("i", "j", "t"):
+            raise UnsupportedFeature(f"{self.ctx.what}: cannot write to {key!r}")
+        index = self.indices.get(key, "_idx")
+        side = {"_presynaptic_idx": "pre", "_postsynaptic_idx": "post"}.get(index)
+        return (var.name if side else sym.name), side, var
+
+    # -- expressions
+    def expression(self, text: str) -> sympy.Basic:
+        """Parse a Brian2 expression string and resolve every name in it."""
+        from brian2.core.functions import Function
+        from brian2.input.timedarray import TimedArray
+
+        funcs = {k for k, v in self.variables.items()
+                 if isinstance(v, Function) and k not in FUNCTIONS}
+        # the parser refuses names starting with '__' (Brian2 makes such names when it
+        # renames subexpression identifiers): alias them
+        aliases: dict[str, str] = {}
+
+        def alias(m: re.Match) -> str:
+            name = m.group(0)
+            if not name.startswith("__"):
+                return name
+            return aliases.setdefault(name, f"_gsalias{len(aliases)}")
+
+        text = re.sub(r"[A-Za-z_]\w*", alias, text)
+        back = {v: k for k, v in aliases.items()}
+        # rand()/randn() become placeholders, numbered over the whole block
+        draws: dict[str, sympy.Basic] = {}
+
+        def draw(m: re.Match) -> str:
+            name = f"_gsdraw{self.n_rand}"
+            draws[name] = (rand if m.group(1) == "rand" else randn)(self.n_rand)
+            self.n_rand += 1
+            return name
+
+        text = _RAND_CALL.sub(draw, text)
+        expr = parse_expression(text, functions=funcs)
+        # function calls: timestep, timed arrays; anything else is not supported
+        subs: dict[sympy.Basic, sympy.Basic] = {}
+        for call in expr.atoms(sympy.core.function.AppliedUndef):
+            name = type(call).__name__
+            name = back.get(name, name)
+            if name == "timestep":
+                x, dt = call.args
+                subs[call] = sympy.floor((x + 1e-3 * dt) / dt)
+            elif isinstance(self.variables.get(name), TimedArray):
+                ta = self.ctx.timed.add(self.variables[name])
+                subs[call] = sympy.Function(ta)(*call.args)
+            elif name not in _KNOWN:
+                raise UnsupportedFeature(f"{self.ctx.what}: function {name!r}")
+        if subs:
+            expr = expr.xreplace(subs)
+        names = {s.name for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
+        mapping = {sympy.Symbol(n): draws[n] if n in draws else self.resolve(back.get(n, n))
+                   for n in names}
+        return expr.xreplace(mapping) if mapping else expr
+
+    # -- statements
+    def statements(self, code: str) -> list[ir.Statement]:
+        """All statements of ``code`` (scalar ones first, as Brian2 runs them)."""
+        from brian2.codegen.translation import make_statements
+        from brian2.core.preferences import prefs
+
+        if not code.strip():
+            return []
+        scalar, vector = make_statements(code, self.variables,
+                                         prefs["core.default_float_dtype"], optimise=False)
+        out: list[ir.Statement] = []
+        for st in (*scalar, *vector):
+            out.append(self.statement(st))
+        return out
+
+    def statement(self, st: Any) -> ir.Statement:
+        rhs = self.expression(st.expr)
+        name, side, var = self.target(st.var)
+        op = st.op
+        if op == ":=":
+            op = "="
+        if side is not None:
+            if not self.ctx.synaptic:  # pragma: no cover - Brian2 would not produce it
+                raise UnsupportedFeature(f"{self.ctx.what}: write through {side}")
+            if op not in ("+=", "-="):
+                raise UnsupportedFeature(
+                    f"{self.ctx.what}: `{st.var} {st.op} ...` writes a {side}-synaptic "
+                    "variable other than by += or -= (not supported by the engine)")
+            return ir.Accumulate(name, rhs if op == "+=" else -rhs, side)  # type: ignore[arg-type]
+        current = sympy.Symbol(name)
+        ops = {"=": lambda: rhs, "+=": lambda: current + rhs, "-=": lambda: current - rhs,
+               "*=": lambda: current * rhs, "/=": lambda: current / rhs}
+        if op not in ops:
+            raise UnsupportedFeature(f"{self.ctx.what}: operator {st.op!r}")
+        value = ops[op]()
+        stmt: ir.Statement = ir.Assign(name, value)
+        cond = getattr(var, "conditional_write", None) if var is not None else None
+        if cond is not None and cond.name not in self.override:
+            stmt = ir.Conditional(sympy.Symbol(cond.name), (stmt,))
+        return stmt
+
+
+def _number(value: Any) -> sympy.Basic:
+    v = np.asarray(value).item()
+    if isinstance(v, (bool, np.bool_)):
+        return sympy.true if v else sympy.false
+    if isinstance(v, int):
+        return sympy.Integer(v)
+    return sympy.Float(float(v))
+
+
+def inline_locals(stmts: list[ir.Statement], result: str) -> sympy.Basic:
+    """The value of local ``result`` after ``stmts`` (plain local assignments only),
+    with earlier locals substituted: a summed variable needs one expression."""
+    env: dict[sympy.Symbol, sympy.Basic] = {}
+    for st in stmts:
+        if not isinstance(st, ir.Assign) or not st.target.startswith(LOCAL_PREFIX):
+            raise UnsupportedFeature(f"summed variable code with statement {st!r}")
+        env[sympy.Symbol(st.target)] = st.expr.xreplace(env)
+    key = sympy.Symbol(LOCAL_PREFIX + result)
+    if key not in env:
+        raise UnsupportedFeature(f"summed variable code without {result!r}")
+    return env[key]
