@@ -112,13 +112,24 @@ class int_(sympy.Function):
         return None if x is None or not x.is_finite else sympy.Float(int(x), precision=prec)
 
 
-class rand(sympy.Function):
+class _RandomDraw(sympy.Function):
+    """A random draw: never evaluated symbolically (the first argument is the call site id,
+    so SymPy must not treat it as a value or look for an mpmath function of that name)."""
+
+    def _eval_evalf(self, prec: int) -> None:
+        return None
+
+    def _eval_is_real(self) -> bool:
+        return True
+
+
+class rand(_RandomDraw):  # noqa: N801 - named as the Brian2 function
     """One uniform draw in [0, 1); the argument is the call site id."""
 
     nargs = 1
 
 
-class randn(sympy.Function):
+class randn(_RandomDraw):  # noqa: N801 - named as the Brian2 function
     """One standard normal draw; the argument is the call site id."""
 
     nargs = 1

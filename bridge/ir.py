@@ -95,6 +95,9 @@ class Variable:
     #: this group. It has no storage of its own and is read-only.
     linked: tuple[str, str] | None = None
     linked_index: str | None = None
+    #: One value for the whole group (Brian2's ``(shared)``), per batch entry if batched.
+    #: Element code may assign it only an expression that is the same for every element.
+    shared: bool = False
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
@@ -295,11 +298,14 @@ class PathwayIR:
 @dataclass(frozen=True)
 class SummedVariableIR:
     """``target_post = sum over synapses of expr`` (Brian2's ``(summed)``), every step in
-    the ``groups`` phase, after the synapse dynamics; ``side`` picks the group."""
+    the ``groups`` phase, after the synapse dynamics; ``side`` picks the group.
+    ``target_range = (start, stop)``: only those elements are cleared before summing (a
+    summed variable into a subgroup); the others keep their values."""
 
     target: str
     expr: sympy.Expr
     side: Side = "post"
+    target_range: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 Statements = tuple[Statement, ...]
-RANDOM_FUNCTIONS = frozenset({"rand", "randn"})
+RANDOM_FUNCTIONS = frozenset({"rand", "randn", "binomial", "poisson"})
 #: Function names every expression may call besides timed arrays (see bridge.expressions).
 KNOWN_FUNCTIONS = frozenset({"rand", "randn", "exprel", "clip", "int_", "int"})
 INT_FUNCTIONS = frozenset({"int_", "int", "floor", "ceiling"})
@@ -88,6 +88,19 @@ class WriteConflict(ModelError):
 
 
 # ----------------------------------------------------------------------------- helpers
+def is_side_uniform(expr: sympy.Basic, side: str, constants: Iterable[str] = ()) -> bool:
+    """True when ``expr`` takes the same value for every synapse of one ``side`` element:
+    it reads only ``x_<side>`` variables, ``t``, ``dt``, ``i`` (pre side) or ``j`` (post
+    side) and constants, and draws no random numbers. Such an assignment
+    ``x_<side> = expr`` in synapse code is order-independent, hence allowed."""
+    index = "i" if side == "pre" else "j"
+    allowed = {"t", "dt", index, "N_pre", "N_post"} | set(constants)
+    for sym in expr.free_symbols:
+        if not (sym.name.endswith(f"_{side}") or sym.name in allowed):
+            return False
+    return not any(_is_random(f) for f in expr.atoms(sympy.Function))
+
+
 def walk_statements(statements: Iterable[Statement]) -> Iterator[Statement]:
     """Every statement, depth first, conditionals before their bodies."""
     for stmt in statements:
@@ -297,6 +310,9 @@ class _Scope:
                     f"declare it writable or assign a new local instead"
                 )
             _check_dtype(self.where, text, var, value)
+        elif name in self.cross and is_side_uniform(stmt.expr, self.cross[name],
+                                                   self.constants):
+            pass  # every synapse writes the same value: order-independent
         elif name in self.cross:
             side = self.cross[name]
             raise CrossElementWrite(

@@ -31,12 +31,13 @@ import sympy
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 from gpuspike.bridge.expressions import clip
-from gpuspike.bridge.passes import bake_parameters, common_subexpressions
+from gpuspike.bridge.passes import bake_parameters, common_subexpressions, is_side_uniform
 
 from . import kernel_ir as k
 
 T, I, J = sympy.Symbol("_t_"), sympy.Symbol("_i_"), sympy.Symbol("_j_")
 RAND_NAMES = ("rand", "randn")
+RANDOM_NAMES = ("rand", "randn", "binomial", "poisson")
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def variable_ref(net: ir.NetworkIR, pop, v: ir.Variable, index: str,
     """(array, index, dtype) of a variable as seen from ``pop``'s elements; a linked
     variable points into its target group's array."""
     if v.linked is None:
-        return array_name(pop.name, v.name), index, v.dtype
+        return array_name(pop.name, v.name), "scalar" if v.shared else index, v.dtype
     group, var = v.linked
     target = net.population(group)
     tvar = next((x for x in population_variables(target) if x.name == var), None)
@@ -282,7 +283,7 @@ class KernelWriter:
                 target = st.target
                 if target in self.scope.arrays:
                     array, index, dtype = self.scope.arrays[target]
-                    if index not in self.writable_index:
+                    if not self._may_write(index, st):
                         raise ModelError(
                             f"{self.scope.what}: statement `{target} = ...` writes a variable "
                             f"of another element ({index}-synaptic); only accumulations "
@@ -321,6 +322,20 @@ class KernelWriter:
             else:  # pragma: no cover - the IR is a closed union
                 raise ModelError(f"unknown statement {st!r}")
         return tuple(out)
+
+    def _may_write(self, index: k.Index, st: ir.Assign) -> bool:
+        """Own elements always; another element (pre/post) or a shared variable only with a
+        value that every writer computes identically (order-independent, race-free)."""
+        if isinstance(index, str) and index in self.writable_index:
+            return True
+        if index in ("pre", "post"):
+            return is_side_uniform(st.expr, index, self.scope.constants)
+        if index == "scalar":
+            shared = {n for n, (_a, ix, _d) in self.scope.arrays.items() if ix == "scalar"}
+            return all(s.name in shared | set(self.scope.constants) | {"t", "dt"}
+                       for s in st.expr.free_symbols) and not any(
+                type(f).__name__ in RANDOM_NAMES for f in st.expr.atoms(sympy.Function))
+        return False
 
     def stores(self) -> tuple[k.KStmt, ...]:
         out = []
@@ -423,8 +438,9 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
     for g in net.groups:
         for v in population_variables(g):
             if v.linked is None:
-                arrays.append(k.ArrayDecl(array_name(g.name, v.name), _ir_dtype(v), g.size,
-                                          v.batched, "state", g.name))
+                arrays.append(k.ArrayDecl(array_name(g.name, v.name), _ir_dtype(v),
+                                          1 if v.shared else g.size, v.batched, "state",
+                                          g.name))
         scope = neuron_scope(net, g)
         dom = k.ElementDomain(g.name, g.size)
         every = period(g.dt, net.dt, f"neuron group {g.name!r}")
@@ -518,8 +534,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         pre_pop, post_pop = net.population(s.pre), net.population(s.post)
         n_padded = shape.n_pre * shape.max_row
         for v in s.variables:
-            arrays.append(k.ArrayDecl(array_name(s.name, v.name), v.dtype, n_padded, v.batched,
-                                      "state", s.name))
+            arrays.append(k.ArrayDecl(array_name(s.name, v.name), v.dtype,
+                                      1 if v.shared else n_padded, v.batched, "state", s.name))
         arrays += [
             k.ArrayDecl(array_name(s.name, "rowlen"), "int32", shape.n_pre,
                         role="connectivity", owner=s.name),
@@ -560,9 +576,14 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             except StopIteration:
                 raise ModelError(f"synapses {s.name!r}: summed variable target {sv.target!r} "
                                  f"is not a variable of {target_pop.name!r}") from None
+            lo, hi = sv.target_range or (0, target_pop.size)
+            if not 0 <= lo <= hi <= target_pop.size:
+                raise ModelError(f"synapses {s.name!r}: summed variable range {lo}:{hi} lies "
+                                 f"outside {target_pop.name!r} (size {target_pop.size})")
             zero = k.Kernel(f"{s.name}_summed_{sv.target}_zero",
-                            k.ElementDomain(target_pop.name, target_pop.size),
-                            (k.Store(tarr, sympy.Integer(0), "elem"),), "groups",
+                            k.ElementDomain(target_pop.name, hi - lo),
+                            (k.Store(tarr, sympy.Integer(0), I + lo if lo else "elem"),),
+                            "groups",
                             f"clear {target_pop.name}.{sv.target} before summing",
                             (), every, s.order)
             w = KernelWriter(scope, f"{s.name}_summed_{sv.target}", allow_accumulate=True,

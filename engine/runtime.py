@@ -252,7 +252,8 @@ class Simulation:
                 shape = arr.shape
                 i_idx = xp.arange(pop.size)
                 vals = evaluate_initializer(
-                    v.init, xp=xp, shape=shape, dtype=arr.dtype, index_values={"i": i_idx},
+                    v.init, xp=xp, shape=shape, dtype=arr.dtype,
+                    index_values={} if v.shared else {"i": i_idx},
                     constants={"N": pop.size, **params}, seed=net.seed,
                     stream_name=f"init {name}", what=f"{pop.name}.{v.name}")
                 arr[...] = vals
@@ -266,6 +267,12 @@ class Simulation:
             for v in s.variables:
                 name = array_name(s.name, v.name)
                 arr = self.arrays[name]
+                if v.shared:
+                    arr[...] = evaluate_initializer(
+                        v.init, xp=xp, shape=arr.shape, dtype=arr.dtype, index_values={},
+                        constants={"N": n_syn, **params}, seed=net.seed,
+                        stream_name=f"init {name}", what=f"{s.name}.{v.name}")
+                    continue
                 shape = (B, n_syn) if v.batched else (n_syn,)
                 vals = evaluate_initializer(
                     v.init, xp=xp, shape=shape, dtype=arr.dtype,
@@ -475,7 +482,7 @@ class Simulation:
         name = array_name(owner, var)
         if name not in self.arrays:
             raise KeyError(f"{owner!r} has no variable {var!r}")
-        is_syn = any(s.name == owner for s in self.net.synapses)
+        is_syn = any(s.name == owner and not s.variable(var).shared for s in self.net.synapses)
         return self.arrays[name], is_syn
 
     def get(self, owner: str, var: str) -> np.ndarray:

@@ -377,3 +377,38 @@ def test_state_monitor_of_synapse_variables(engine):
     steps = np.arange(8)
     np.testing.assert_array_equal(w[:, 0], np.where(steps >= 5, 0.5, 0.0))
     np.testing.assert_array_equal(w[:, 1], 0.5 * ((steps >= 2).astype(int) + (steps >= 5)))
+
+
+def test_uniform_side_writes_shared_variables_and_summed_ranges(engine):
+    """`v_post = v_reset_post` from every synapse is order-independent (same value), a
+    shared variable takes a uniform value, and a summed variable may fill part of a group."""
+    src = spike_source("S", 2, [3 * DT], [0])
+    post = ir.NeuronGroupIR("post", 4, (ir.Variable("v", init=ir.Constant(5.0)),
+                                        ir.Variable("v_reset", init=ir.Constant(-1.0)),
+                                        ir.Variable("count", shared=True),
+                                        ir.Variable("tot", init=ir.Constant(7.0))),
+                            update=parse_statements("count = count + 1"))
+    # the synapses reach the summed range (1, 3) only, as a subgroup's synapses do
+    s = ir.SynapseGroupIR("syn", "S", "post", ir.FromList(np.array([0, 0, 1, 1]),
+                                                          np.array([1, 2, 1, 2])),
+                          (ir.Variable("w", batched=False, init=ir.Constant(2.0)),),
+                          pathways=(ir.PathwayIR("pre", parse_statements(
+                              "v_post = v_reset_post")),),
+                          summed=(ir.SummedVariableIR("tot", parse_expression("w"), "post",
+                                                      (1, 3)),))
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(post,), sources=(src,), synapses=(s,)),
+                   engine, 6)
+    np.testing.assert_array_equal(sim.get("post", "v"), [5, -1, -1, 5])
+    np.testing.assert_array_equal(sim.get("post", "count"), [6])
+    np.testing.assert_array_equal(sim.get("post", "tot"), [7, 4, 4, 7])
+
+
+def test_non_uniform_cross_write_is_rejected(engine):
+    from gpuspike.bridge.errors import ModelError
+
+    post = neuron_group("post", 2, "v : 1")
+    src = spike_source("S", 1, [0.0], [0])
+    s = ir.SynapseGroupIR("syn", "S", "post", ir.AllToAll(), (ir.Variable("w", batched=False),),
+                          pathways=(ir.PathwayIR("pre", parse_statements("v_post = w")),))
+    with pytest.raises(ModelError, match=r"v_post \+="):
+        simulate(ir.NetworkIR(dt=DT, groups=(post,), sources=(src,), synapses=(s,)), engine)

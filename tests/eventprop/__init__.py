@@ -1,0 +1,1 @@
+"""Exact EventProp reference (event-driven simulator, adjoint, finite differences) and its tests."""
