@@ -249,7 +249,7 @@ class NumpyKernelPrinter:
                     "    _j_ = _blk[_ok]",
                     "    if _j_.size == 0:", "        return",
                     f"    #unless _s_ _s_ = (_isp[:, None] * {dom.max_row} + {K})[_ok]",
-                    f"    #unless _i_ _i_ = np.repeat(_isp, _ok.sum(axis=1))",
+                    "    #unless _i_ _i_ = np.repeat(_isp, _ok.sum(axis=1))",
                     "    #unless _b_ _b_ = _zeros(_j_.size)"]
         if dom.delay_array is None:
             out += [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
