@@ -31,7 +31,8 @@ from .ir import Accumulate, Assign, Statement
 from .units import UNIT_SCALES
 
 __all__ = [
-    "FUNCTIONS", "clip", "collect_random_calls", "exprel", "free_symbols_names", "int_",
+    "FUNCTIONS", "binomial", "clip", "collect_random_calls", "exprel", "free_symbols_names",
+    "int_", "poisson",
     "parse_expression", "parse_statements", "rand", "randn",
 ]
 
@@ -135,6 +136,18 @@ class randn(_RandomDraw):  # noqa: N801 - named as the Brian2 function
     nargs = 1
 
 
+class binomial(_RandomDraw):  # noqa: N801 - named as the Brian2 function
+    """One Binomial(n, p) draw: ``binomial(k, n, p)``, ``k`` the call site id."""
+
+    nargs = 3
+
+
+class poisson(_RandomDraw):  # noqa: N801 - named as the Brian2 function
+    """One Poisson(lam) draw: ``poisson(k, lam)``, ``k`` the call site id."""
+
+    nargs = 2
+
+
 def _where(c: sympy.Basic, a: sympy.Basic, b: sympy.Basic) -> sympy.Basic:
     return sympy.Piecewise((a, c), (b, True))
 
@@ -170,6 +183,8 @@ _TABLE: dict[str, tuple[int, _Builder, str]] = {
     "where": (3, _where, "bnn"),
     "rand": (0, rand, ""),
     "randn": (0, randn, ""),
+    "binomial": (2, binomial, "nn"),
+    "poisson": (1, poisson, "n"),
 }
 #: The whitelisted function names of the expression language.
 FUNCTIONS: frozenset[str] = frozenset(_TABLE)
@@ -390,14 +405,14 @@ class _Parser:
                 f"({len(node.args)} given)",
                 node,
             )
-        if name in ("rand", "randn"):
-            k = self.next_random_id
-            self.next_random_id += 1
-            return build(sympy.Integer(k))
         args = [
             _as_bool(self.expr(a)) if kind == "b" else _as_number(self.expr(a))
             for a, kind in zip(node.args, kinds)
         ]
+        if name in ("rand", "randn", "binomial", "poisson"):
+            k = self.next_random_id
+            self.next_random_id += 1
+            return build(sympy.Integer(k), *args)
         return build(*args)
 
     # -- checked entry point

@@ -66,7 +66,8 @@ __all__ = [
 Statements = tuple[Statement, ...]
 RANDOM_FUNCTIONS = frozenset({"rand", "randn", "binomial", "poisson"})
 #: Function names every expression may call besides timed arrays (see bridge.expressions).
-KNOWN_FUNCTIONS = frozenset({"rand", "randn", "exprel", "clip", "int_", "int"})
+KNOWN_FUNCTIONS = frozenset({"rand", "randn", "binomial", "poisson", "exprel", "clip", "int_",
+                             "int"})
 INT_FUNCTIONS = frozenset({"int_", "int", "floor", "ceiling"})
 INT_DTYPES = frozenset({"int32", "int64", "uint32"})
 

@@ -18,7 +18,7 @@ import numpy as np
 import sympy
 
 from . import kernel_ir as k
-from . import rng
+from . import rng, rng_discrete
 from .exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
 
 NP_DTYPES = {"float64": "np.float64", "float32": "np.float32", "int32": "np.int32",
@@ -140,6 +140,8 @@ RUNTIME_NAMESPACE = {
     "_int": _int,
     "_uniform": rng.uniform,
     "_normal": rng.normal,
+    "_binomial": rng_discrete.binomial,
+    "_poisson": rng_discrete.poisson,
 }
 
 
@@ -362,11 +364,14 @@ class NumpyKernelPrinter:
                     out.append(f"{ind}_push_pairs({cnt}, {lst}, {slot}, {self.B}, {st.size}, "
                                f"_b_{sel}, _i_{sel})")
             elif isinstance(st, k.Draw):
-                fn = "_uniform" if st.kind == "uniform" else "_normal"
-                shape_idx = self.rng_index
-                out.append(f"{ind}{st.local} = {fn}(np, {self.plan.seed}, {st.stream}, _step_, "
-                           f"{st.draw}, np.asarray({shape_idx}, dtype=np.uint32), "
-                           f"{self.fdtype})")
+                index = f"np.asarray({self.rng_index}, dtype=np.uint32)"
+                head = f"np, {self.plan.seed}, {st.stream}, _step_, {st.draw}, {index}"
+                if st.kind in ("uniform", "normal"):
+                    fn = "_uniform" if st.kind == "uniform" else "_normal"
+                    out.append(f"{ind}{st.local} = {fn}({head}, {self.fdtype})")
+                else:
+                    params = ", ".join(self.expr(p) for p in st.params)
+                    out.append(f"{ind}{st.local} = _{st.kind}({head}, {params})")
             elif isinstance(st, k.LoadCount):
                 out.append(f"{ind}{st.local} = A['{st.ring}_count']"
                            f"[(_step_ % {st.depth}) * {self.B} + _b_]")

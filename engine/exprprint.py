@@ -68,7 +68,15 @@ class _ExprPrinter(Printer):
             "(the lowering assigns each call site a local variable)"
         )
 
-    _print_randn = _print_rand
+    _print_randn = _print_binomial = _print_poisson = _print_rand
+
+    # every value of the engine is real: SymPy's re()/im() (which it introduces for
+    # symbols without assumptions, e.g. |exp(z)| = exp(re(z))) are the value and zero
+    def _print_re(self, expr: sympy.Basic) -> str:
+        return f"({self._print(expr.args[0])})"  # re() is an atom: keep its argument whole
+
+    def _print_im(self, expr: sympy.Basic) -> str:
+        return "0"
 
     # -- precedence
     def _prec(self, expr: sympy.Basic) -> int:

@@ -172,12 +172,14 @@ class PushEvent:
 
 @dataclass(frozen=True)
 class Draw:
-    """``local`` = a Philox draw (``'uniform'`` or ``'normal'``) for call site ``draw``."""
+    """``local`` = a Philox draw for call site ``draw``: ``'uniform'``, ``'normal'``,
+    ``'binomial'`` (``params = (n, p)``) or ``'poisson'`` (``params = (lam,)``)."""
 
     local: str
     kind: str
     draw: int
     stream: int
+    params: tuple[sympy.Basic, ...] = ()
 
 
 @dataclass(frozen=True)

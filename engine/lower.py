@@ -36,7 +36,6 @@ from gpuspike.bridge.passes import bake_parameters, common_subexpressions, is_si
 from . import kernel_ir as k
 
 T, I, J = sympy.Symbol("_t_"), sympy.Symbol("_i_"), sympy.Symbol("_j_")
-RAND_NAMES = ("rand", "randn")
 RANDOM_NAMES = ("rand", "randn", "binomial", "poisson")
 
 
@@ -231,16 +230,18 @@ class KernelWriter:
         )
 
     def _replace_random(self, e: sympy.Basic, draws: dict, out: list[k.KStmt]) -> sympy.Basic:
-        calls = [a for a in e.atoms(sympy.Function) if type(a).__name__ in RAND_NAMES]
+        calls = [a for a in e.atoms(sympy.Function) if type(a).__name__ in RANDOM_NAMES]
         if not calls:
             return e
         subs = {}
+        kinds = {"rand": "uniform", "randn": "normal", "binomial": "binomial",
+                 "poisson": "poisson"}
         for call in sorted(calls, key=str):
             key = (type(call).__name__, tuple(call.args))
             if key not in draws:
                 local = f"_rand{self.n_draws}"
-                kind = "uniform" if key[0] == "rand" else "normal"
-                out.append(k.Draw(local, kind, self.n_draws, self.stream))
+                params = tuple(self.expr(a, draws, out) for a in call.args[1:])
+                out.append(k.Draw(local, kinds[key[0]], self.n_draws, self.stream, params))
                 self.locals[local] = "float"
                 draws[key] = sympy.Symbol(local)
                 self.n_draws += 1

@@ -412,3 +412,15 @@ def test_non_uniform_cross_write_is_rejected(engine):
                           pathways=(ir.PathwayIR("pre", parse_statements("v_post = w")),))
     with pytest.raises(ModelError, match=r"v_post \+="):
         simulate(ir.NetworkIR(dt=DT, groups=(post,), sources=(src,), synapses=(s,)), engine)
+
+
+def test_binomial_and_poisson_draws_in_kernels(engine):
+    """PoissonInput-style drive: counts per step are Binomial(N, p) and Poisson(lam)."""
+    g = ir.NeuronGroupIR("g", 2000, (ir.Variable("b"), ir.Variable("q")),
+                         update=parse_statements("b = b + binomial(1000, 0.002)\n"
+                                                 "q = q + poisson(0.5 + 0.0*i)"))
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(g,), seed=5), engine, 50)
+    b, q = sim.get("g", "b"), sim.get("g", "q")
+    assert abs(b.mean() - 50 * 2.0) < 5 * np.sqrt(50 * 2.0 * 0.998 / 2000)
+    assert abs(q.mean() - 25.0) < 5 * np.sqrt(25.0 / 2000)
+    assert abs(q.var() / 25.0 - 1) < 0.15

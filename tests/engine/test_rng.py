@@ -340,3 +340,48 @@ def test_cuda_draws_equal_numpy_draws():
     np.testing.assert_array_equal(
         rng.uniform(cupy, *ARGS, index, np.float64).get(), expected_draws(n)[0]
     )
+
+
+# ----------------------------------------------------------------------------- discrete draws
+@pytest.mark.parametrize("lam", [0.3, 4.0, 25.0, 300.0])
+def test_poisson_moments(lam):
+    from gpuspike.engine.rng_discrete import poisson
+
+    n = 40000
+    x = poisson(np, 3, 11, 5, 2, np.arange(n, dtype=np.uint32), lam)
+    assert np.all(x == np.floor(x)) and x.min() >= 0
+    assert abs(x.mean() - lam) < 5 * np.sqrt(lam / n)
+    assert abs(x.var() / lam - 1) < 5 * np.sqrt(2 / n) + 5 / np.sqrt(n * lam)
+    # determinism per (seed, stream, step, draw, index)
+    y = poisson(np, 3, 11, 5, 2, np.arange(n, dtype=np.uint32), lam)
+    np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("n_trials,p", [(10, 0.1), (1000, 0.001), (200, 0.3), (5000, 0.8),
+                                        (50, 0.97), (7, 1.0), (0, 0.5)])
+def test_binomial_moments(n_trials, p):
+    from gpuspike.engine.rng_discrete import binomial
+
+    n = 40000
+    x = binomial(np, 9, 1, 123, 0, np.arange(n, dtype=np.uint32), n_trials, p)
+    assert np.all((x >= 0) & (x <= n_trials)) and np.all(x == np.floor(x))
+    mean, var = n_trials * p, n_trials * p * (1 - p)
+    if var == 0:
+        assert np.all(x == mean)
+        return
+    assert abs(x.mean() - mean) < 5 * np.sqrt(var / n)
+    assert abs(x.var() / var - 1) < 0.06
+
+
+def test_binomial_distribution_small_regime_chi_square():
+    """Exact inversion: the histogram matches the binomial pmf (chi-square)."""
+    from gpuspike.engine.rng_discrete import binomial
+    from scipy import stats
+
+    n = 60000
+    x = binomial(np, 1, 2, 3, 4, np.arange(n, dtype=np.uint32), 12, 0.3).astype(int)
+    observed = np.bincount(x, minlength=13)
+    expected = stats.binom.pmf(np.arange(13), 12, 0.3) * n
+    keep = expected > 5
+    chi2 = (((observed - expected) ** 2 / expected)[keep]).sum()
+    assert chi2 < stats.chi2.ppf(0.999, keep.sum() - 1)
