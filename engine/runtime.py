@@ -89,11 +89,33 @@ class Simulation:
         # connectivity first: the kernels need its sizes
         self.rows: dict[str, conn.SparseRows] = {}
         self._user_order: dict[str, np.ndarray] = {}
+        shapes, colmaps = self._build_connectivity()
+        self.timings["connectivity_s"] = time.perf_counter() - t0
+        schedules = {src.name: self._schedule(src) for src in net.sources
+                     if isinstance(src, ir.SpikeArraySourceIR)}
+        self.chunk_steps = self._chunk_length(chunk_steps)
+        self.plan: k.Plan = lower(net, shapes, {n: len(o) - 1 for n, (o, _) in
+                                                schedules.items()},
+                                  monitor_capacity=self._capacity)
+        self.arrays = allocate(self.plan, self.xp)
+        self._init_state(shapes)
+        self._fill_connectivity(shapes, colmaps)
+        self._fill_inputs(schedules)
+        self.timings["build_s"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        self._compile()
+        self.timings["compile_s"] = time.perf_counter() - t1
+        self._recorders = {m.name: _Recorder(m) for m in net.monitors}
+
+    # ------------------------------------------------------------------ building
+    def _build_connectivity(self) -> tuple[dict[str, ConnShape], dict[str, tuple]]:
+        """Build every synapse group's rows on the device; note the user's synapse order
+        (row-major, or list order for FromList) as padded indices."""
         shapes: dict[str, ConnShape] = {}
         colmaps: dict[str, tuple] = {}
-        for s in net.synapses:
-            pre, post = net.population(s.pre), net.population(s.post)
-            rows = conn.build(s.connector, pre.size, post.size, xp=self.xp, seed=net.seed,
+        for s in self.net.synapses:
+            pre, post = self.net.population(s.pre), self.net.population(s.post)
+            rows = conn.build(s.connector, pre.size, post.size, xp=self.xp, seed=self.net.seed,
                               stream=zlib.crc32(f"connect {s.name}".encode()),
                               same_group=s.pre == s.post, name=s.name,
                               condition_evaluator=None, max_bytes=self._free_bytes())
@@ -104,49 +126,42 @@ class Simulation:
                 max_col = max(1, int(colmaps[s.name][1]))
             shapes[s.name] = ConnShape(pre.size, post.size, max(1, int(rows.max_row)), max_col,
                                        int(rows.n_synapses))
+            padded = self._to_host(rows.padded_index())
             if isinstance(s.connector, ir.FromList):
-                # list order -> padded index (rows keep list order within a row)
-                i_list = np.asarray(s.connector.i, dtype=np.int64)
-                order = np.argsort(i_list, kind="stable")
-                padded = self._to_host(rows.padded_index())
+                # rows keep list order within a row: list entry order[k] is synapse k
+                order = np.argsort(np.asarray(s.connector.i, dtype=np.int64), kind="stable")
                 user = np.empty_like(padded)
                 user[order] = padded
-                self._user_order[s.name] = user
-            else:
-                self._user_order[s.name] = self._to_host(rows.padded_index())
-        self.timings["connectivity_s"] = time.perf_counter() - t0
-        # spike schedules of spike-array sources
-        schedules = {src.name: self._schedule(src) for src in net.sources
-                     if isinstance(src, ir.SpikeArraySourceIR)}
-        self.chunk_steps = self._chunk_length(chunk_steps)
-        self.plan: k.Plan = lower(net, shapes, {n: len(o) - 1 for n, (o, _) in
-                                                schedules.items()},
-                                  monitor_capacity=self._capacity)
-        self.arrays = allocate(self.plan, self.xp)
-        self._init_state(shapes)
-        for name, (offsets, indices) in schedules.items():
-            self.arrays[array_name(name, "offsets")][...] = self.xp.asarray(offsets)
-            if len(indices):
-                self.arrays[array_name(name, "indices")][...] = self.xp.asarray(indices)
-        for s in net.synapses:
-            rows = self.rows[s.name]
-            sh = shapes[s.name]
+                padded = user
+            self._user_order[s.name] = padded
+        return shapes, colmaps
+
+    def _fill_connectivity(self, shapes: dict[str, ConnShape], colmaps: dict) -> None:
+        xp = self.xp
+        for s in self.net.synapses:
+            rows, sh = self.rows[s.name], shapes[s.name]
             self.arrays[array_name(s.name, "rowlen")][...] = rows.row_length
-            cols = self.xp.zeros((sh.n_pre, sh.max_row), dtype=self.xp.int32)
+            cols = xp.zeros((sh.n_pre, sh.max_row), dtype=xp.int32)
             if rows.max_row:
-                cols[:, :rows.max_row] = self.xp.maximum(rows.cols, 0)
-            self.arrays[array_name(s.name, "cols")][...] = cols.reshape(-1)[
-                :self.arrays[array_name(s.name, "cols")].size]
+                cols[:, :rows.max_row] = xp.maximum(rows.cols, 0)
+            self.arrays[array_name(s.name, "cols")][...] = cols.reshape(-1)
             if s.name in colmaps:
                 col_length, max_col, remap = colmaps[s.name]
                 self.arrays[array_name(s.name, "collen")][...] = col_length
-                rm = self.xp.zeros((sh.n_post, sh.max_col), dtype=self.xp.int32)
+                rm = xp.zeros((sh.n_post, sh.max_col), dtype=xp.int32)
                 if max_col:
-                    rm[:, :max_col] = self.xp.maximum(remap, 0)
-                self.arrays[array_name(s.name, "remap")][...] = rm.reshape(-1)[
-                    :self.arrays[array_name(s.name, "remap")].size]
+                    rm[:, :max_col] = xp.maximum(remap, 0)
+                self.arrays[array_name(s.name, "remap")][...] = rm.reshape(-1)
             self.arrays[f"{s.name}__valid"] = rows.padded_index()
-        for m in net.monitors:
+
+    def _fill_inputs(self, schedules: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+        """Spike schedules, monitor index lists and timed-array values."""
+        xp = self.xp
+        for name, (offsets, indices) in schedules.items():
+            self.arrays[array_name(name, "offsets")][...] = xp.asarray(offsets)
+            if len(indices):
+                self.arrays[array_name(name, "indices")][...] = xp.asarray(indices)
+        for m in self.net.monitors:
             if isinstance(m, ir.StateMonitorIR):
                 size = self._monitor_size(m)
                 idx = np.arange(size) if m.indices is None else np.asarray(m.indices)
@@ -154,15 +169,10 @@ class Simulation:
                     raise ModelError(f"monitor {m.name!r}: indices must lie in [0, {size})")
                 if m.source in self._user_order:  # synapses: user order -> padded slots
                     idx = self._user_order[m.source][idx]
-                self.arrays[f"{m.name}__idx"][...] = self.xp.asarray(idx, dtype=self.xp.int32)
-        for ta in net.timed_arrays:
-            self.arrays[array_name("timed", ta.name)][...] = self.xp.asarray(
+                self.arrays[f"{m.name}__idx"][...] = xp.asarray(idx, dtype=xp.int32)
+        for ta in self.net.timed_arrays:
+            self.arrays[array_name("timed", ta.name)][...] = xp.asarray(
                 np.asarray(ta.values, dtype=np.float64).reshape(-1))
-        self.timings["build_s"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        self._compile()
-        self.timings["compile_s"] = time.perf_counter() - t1
-        self._recorders = {m.name: _Recorder(m) for m in net.monitors}
 
     # ------------------------------------------------------------------ set-up helpers
     def _check_names(self) -> None:
