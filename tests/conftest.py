@@ -39,3 +39,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs a GPU: {why}"))
         if "nvcc" in item.keywords and shutil.which("nvcc") is None:
             item.add_marker(pytest.mark.skip(reason="nvcc is not on PATH"))
+
+
+@pytest.fixture(params=ENGINES)
+def xp(request):
+    """The array module of each available engine (numpy; cupy where a GPU is usable)."""
+    if request.param == "cupy":
+        if not cuda_status()[0]:
+            pytest.skip(f"no usable CUDA device: {cuda_status()[1]}")
+        import cupy
+
+        return cupy
+    import numpy
+
+    return numpy

@@ -49,3 +49,10 @@ def simulate(net: ir.NetworkIR, engine: str, steps: int = 0, **kwargs) -> Simula
     if steps:
         sim.run(steps)
     return sim
+
+
+def host(a):
+    """A host (NumPy) copy of a NumPy or CuPy array."""
+    import numpy as np
+
+    return a.get() if hasattr(a, "get") else np.asarray(a)

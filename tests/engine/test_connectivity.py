@@ -19,31 +19,7 @@ from gpuspike.engine import connectivity
 from gpuspike.engine.connectivity import PAD, SparseRows, build, column_map
 from scipy import stats
 
-
-def _gpu_usable() -> bool:
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except (ImportError, RuntimeError):
-        return False
-
-
-requires_gpu = pytest.mark.skipif(not _gpu_usable(), reason="needs cupy and a CUDA device")
-
-
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=[pytest.mark.gpu, requires_gpu])])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    import cupy
-
-    return cupy
-
-
-def host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
+from tests.simulate import host
 
 I, J = sympy.symbols("i j")
 
@@ -356,7 +332,7 @@ def test_memory_limit(xp):
 
 
 @pytest.mark.gpu
-@requires_gpu
+@pytest.mark.gpu
 def test_cupy_matches_numpy():
     import cupy
 

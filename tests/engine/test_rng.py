@@ -12,32 +12,7 @@ import pytest
 from gpuspike.engine import rng
 from scipy import stats
 
-
-def _gpu_usable() -> bool:
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except (ImportError, RuntimeError):
-        return False
-
-
-GPU = _gpu_usable()
-requires_gpu = pytest.mark.skipif(not GPU, reason="needs cupy and a usable CUDA device")
-
-
-@pytest.fixture(params=["numpy", pytest.param("cupy", marks=[pytest.mark.gpu, requires_gpu])])
-def xp(request):
-    if request.param == "numpy":
-        return np
-    import cupy
-
-    return cupy
-
-
-def host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
+from tests.simulate import host
 
 # Random123 kat_vectors: philox4x32 10 <counter> <key> <expected>
 KAT = [
@@ -315,7 +290,7 @@ def test_cuda_source_bit_identical_on_host(tmp_path: Path):
 
 
 @pytest.mark.gpu
-@requires_gpu
+@pytest.mark.gpu
 def test_cuda_draws_equal_numpy_draws():
     import cupy
 
