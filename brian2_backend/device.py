@@ -41,6 +41,7 @@ from gpuspike.engine.runtime import Simulation
 
 from .objects import PER_STEP_TEMPLATES, Binding, build_network, fingerprint
 from .results import Written, pull_state, push_state, write_monitors
+from .translate import var_name
 
 logger = get_logger(__name__)
 
@@ -198,6 +199,8 @@ class GpuspikeDevice(RuntimeDevice):
             namespace = get_local_namespace(level=level + 2)
         net.before_run(namespace)
         net._profiling_info = None
+        if profile is None:
+            profile = self.build_options.get("profile", False)
         if len(all_objects) == 0:
             return
         try:
@@ -274,6 +277,8 @@ class GpuspikeDevice(RuntimeDevice):
         for obj in all_objects:
             if isinstance(obj, Group):
                 obj._check_for_invalid_states()
+        if profile:
+            net._profiling_info = _profiling_info(all_objects, end_time - start_time)
         if callback is not None:
             callback((end_time - start_time) * second, 1.0, t_start, duration)
         net.after_run()
@@ -332,6 +337,18 @@ class GpuspikeDevice(RuntimeDevice):
                         v[...] = 0
 
 
+def _profiling_info(objects: list[Any], seconds: float) -> list[tuple[str, Any]]:
+    """Brian2's ``profiling_info``: (name, time) of every object that ran per step.
+
+    NOTE: the engine runs the objects fused into kernels and does not time them one by
+    one: each object gets an equal share of the run's wall time."""
+    from brian2.groups.group import CodeRunner
+
+    runners = [o.name for o in objects if o.active and isinstance(o, CodeRunner)]
+    share = seconds / max(1, len(runners))
+    return [(name, share * second) for name in runners]
+
+
 def _until_next_sample(hosts: list[tuple], step: int, limit: int) -> int:
     """Steps that can run before a host-recorded monitor needs a sample (0: this one)."""
     best = limit
@@ -350,7 +367,7 @@ def _sample(sim: Simulation, hosts: list[tuple], step: int, after: bool) -> None
         mon.resize(old + 1)
         mon.variables["t"].get_value()[old] = step * sim.net.dt
         for var in variables:
-            mon.variables[var].get_value()[old, :] = sim.get(owner, var)[idx]
+            mon.variables[var].get_value()[old, :] = sim.get(owner, var_name(var))[idx]
 
 
 def _warn_host_monitors(hosts: list[tuple]) -> None:

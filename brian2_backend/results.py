@@ -17,6 +17,7 @@ import numpy as np
 from gpuspike.engine.runtime import Simulation
 
 from .objects import Binding
+from .translate import var_name
 
 
 @dataclass
@@ -53,18 +54,32 @@ def write_monitors(sim: Simulation, binding: Binding, written: Written, first_st
             rec = sim.spikes(name)
             new = slice(done, len(rec.i))
             written.counts[name] = len(rec.i)
-            _append_events(mon, rec.i[new] - extra["start"], rec.t[new],
-                           {v: rec.values[v][new] for v in extra["variables"]})
+            values = {v: rec.values[v][new] for v in rec.values}
+            if extra["reset"]:
+                values = apply_on_host(extra["reset"], values, rec.t[new], rec.i[new])
+            _append_events(mon, rec.i[new] - extra["start"], rec.t[new], values)
         elif kind == "state":
             st = sim.states(name)
             n = len(st.t)
             written.counts[name] = n
             if n > done:
                 values = {v: st.values[v][0, done:] for v in st.values}
+                for var, (aux, tvar) in extra.get("linked", {}).items():
+                    values[var] = sim.states(aux).values[tvar][0, done:]
                 for var, expr in extra["derived"].items():
                     values[var] = evaluate_on_host(expr, values, st.t[done:], st.indices,
                                                    extra["timed"])
                 _append_states(mon, st.t[done:], values)
+        elif kind == "idle_rate":  # the source emits nothing in this run
+            t_new = np.arange(first_step, first_step + n_steps) * sim.net.dt
+            if len(t_new):
+                _append_rates(mon, t_new, np.zeros(len(t_new)))
+        elif kind == "times":
+            every = extra["every"]
+            steps = np.arange(first_step, first_step + n_steps)
+            t = steps[steps % every == 0] * sim.net.dt
+            if len(t):
+                _append_states(mon, t, {})
         elif kind == "rate":
             t, rate = sim.rates(name)
             written.counts[name] = len(t)
@@ -112,6 +127,40 @@ def evaluate_on_host(expr: Any, values: dict[str, np.ndarray], t: np.ndarray,
     return np.broadcast_to(np.asarray(out, dtype=np.float64), shape)
 
 
+def apply_on_host(stmts: tuple, values: dict[str, np.ndarray], t: np.ndarray,
+                  i: np.ndarray) -> dict[str, np.ndarray]:
+    """Run IR statements (assignments, conditionals) on recorded events, element-wise:
+    ``values`` maps variable names to one value per event."""
+    import sympy
+    from gpuspike.bridge import ir
+    from gpuspike.engine.exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
+
+    env = {k: np.asarray(v) for k, v in values.items()}
+
+    def ev(expr: Any, scope: dict) -> np.ndarray:
+        g: dict[str, Any] = {**NUMPY_NAMESPACE, "np": np, "t": t, "i": i, **scope}
+        code = NumpyExprPrinter().doprint(sympy.sympify(expr))
+        out = eval(compile(code, "<reset on host>", "eval"), g)  # noqa: S307
+        return np.broadcast_to(np.asarray(out), t.shape)
+
+    def run(block: tuple, scope: dict) -> dict:
+        scope = dict(scope)
+        for st in block:
+            if isinstance(st, ir.Assign):
+                scope[st.target] = ev(st.expr, scope)
+            elif isinstance(st, ir.Conditional):
+                mask = ev(st.condition, scope).astype(bool)
+                yes, no = run(st.body, scope), run(st.orelse, scope)
+                for k in set(yes) | set(no):
+                    if k in yes and k in no:
+                        scope[k] = np.where(mask, yes[k], no[k])
+            else:  # pragma: no cover - resets hold no other statements
+                raise TypeError(f"statement {st!r} cannot run on the host")
+        return scope
+
+    return run(tuple(stmts), env)
+
+
 def _timed_array_function(ta: Any) -> Any:
     values = np.asarray(ta.values, dtype=np.float64)
 
@@ -129,11 +178,15 @@ def _append_events(mon: Any, i: np.ndarray, t: np.ndarray, values: dict[str, np.
     count = mon.variables["count"].get_value()
     if n_new:
         count += np.bincount(i, minlength=len(count)).astype(count.dtype)[:len(count)]
-    if not mon.record_variables or not n_new:
+    if not n_new:
         return
-    old = int(mon.variables["N"].get_value()[0]) if "N" in mon.variables else 0
-    mon.resize(old + n_new)
+    # N counts the events even with record=False (``num_spikes`` reads it); the arrays
+    # hold i, t (record=True) and the recorded variables
+    old = int(mon.variables["N"].get_value()[0])
     mon.variables["N"].set_value(old + n_new)
+    if not mon.record_variables:
+        return
+    mon.resize(old + n_new)
     for var in mon.record_variables:
         arr = mon.variables[var].get_value()
         if var == "i":
@@ -141,7 +194,7 @@ def _append_events(mon: Any, i: np.ndarray, t: np.ndarray, values: dict[str, np.
         elif var == "t":
             arr[old:] = t
         else:
-            arr[old:] = values[var]
+            arr[old:] = values[var_name(var)]
 
 
 def _append_states(mon: Any, t: np.ndarray, values: dict[str, np.ndarray]) -> None:
@@ -149,7 +202,8 @@ def _append_states(mon: Any, t: np.ndarray, values: dict[str, np.ndarray]) -> No
     mon.resize(old + len(t))
     mon.variables["t"].get_value()[old:] = t
     for var in mon.record_variables:
-        mon.variables[var].get_value()[old:, :] = values[var]
+        if var_name(var) in values:  # absent: nothing recorded (record=False)
+            mon.variables[var].get_value()[old:, :] = values[var_name(var)]
 
 
 def _append_rates(mon: Any, t: np.ndarray, rate: np.ndarray) -> None:

@@ -11,18 +11,24 @@ Brian2                           IR
 ===============================  ===========================================================
 ``Constant``                     its value (a number)
 ``ArrayVariable`` of the group   the IR variable of the same name (``x_pre`` / ``x_post``
-                                 through ``_presynaptic_idx`` / ``_postsynaptic_idx``)
-shared (scalar) variable         its current value, when no per-step code writes it
+                                 through ``_presynaptic_idx`` / ``_postsynaptic_idx``;
+                                 names the engine reserves, ``A``, get a suffix)
+linked variable                  the group's IR linked variable (read-only)
+shared (scalar) variable         its current value, when no per-step code writes it; else
+                                 an IR shared variable of the group
 ``i`` of a neuron group          ``i`` (``j`` through ``_postsynaptic_idx``); for a
                                  subgroup the subgroup offset is subtracted by Brian2's own
-                                 subexpression
+                                 subexpression; a synapse's ``i``/``j`` likewise
 clock ``t`` / ``dt``             ``t`` / the clock's dt
 ``timestep(x, dt)``              ``floor((x + 1e-3 dt) / dt)`` (Brian2's definition)
 ``TimedArray``                   a :class:`~gpuspike.bridge.ir.TimedArrayIR` call
-``rand()`` / ``randn()``         fresh call sites, numbered over the whole code block
+random functions                 ``rand``, ``randn``, ``poisson`` and Brian2's
+                                 ``BinomialFunction``: call sites numbered over the block
 temporaries, subexpressions      locals named ``_L_<name>`` (no clash with ``i``, ``j``)
 ``x (unless refractory)`` write  ``if not_refractory: x = ...`` (Brian2's conditional
-                                 write), except where the template overrides it
+                                 write, also for ``x_post += ...`` from synapses), except
+                                 where the template overrides it
+``x_post = expr`` in synapses    an IR assignment when ``expr`` reads that side only
 ===============================  ===========================================================
 """
 
@@ -37,27 +43,7 @@ import numpy as np
 import sympy
 from gpuspike.bridge import ir
 from gpuspike.bridge.errors import UnsupportedFeature
-from gpuspike.bridge.expressions import FUNCTIONS, parse_expression
-from gpuspike.bridge.expressions import rand as _bridge_rand
-from gpuspike.bridge.expressions import randn as _bridge_randn
-
-
-class rand(_bridge_rand):
-    """The bridge's ``rand`` that SymPy never tries to evaluate numerically (comparing
-    ``rand(0) < 0.0015`` otherwise makes SymPy call ``mpmath.rand``)."""
-
-    def _eval_evalf(self, prec: int) -> None:
-        return None
-
-
-class randn(_bridge_randn):
-    """See :class:`rand`."""
-
-    def _eval_evalf(self, prec: int) -> None:
-        return None
-
-
-_RAND_CALL = re.compile(r"\b(randn?)\(\s*\)")
+from gpuspike.bridge.expressions import FUNCTIONS, _RandomDraw, binomial, parse_expression
 
 #: Brian2 index names -> IR suffix of a variable read through them.
 INDEX_SUFFIX = {"_idx": "", "_sub_idx": "", "_presynaptic_idx": "_pre",
@@ -65,6 +51,19 @@ INDEX_SUFFIX = {"_idx": "", "_sub_idx": "", "_presynaptic_idx": "_pre",
 LOCAL_PREFIX = "_L_"
 #: Functions the bridge parser knows; everything else must be handled here.
 _KNOWN = FUNCTIONS | {"timestep"}
+
+
+#: Brian2 variable names that the engine's generated code uses for itself.
+# NOTE: engine issue: the NumPy kernels take their arrays as ``A`` and NumPy as ``np``; a
+# model variable of that name shadows them. Renamed here until the engine reserves them.
+ENGINE_RESERVED = frozenset({"A", "np"})
+
+
+def var_name(name: str) -> str:
+    """The IR name of the Brian2 variable ``name`` (itself, unless the engine reserves it;
+    Brian2 names never start with ``_``, the suffix cannot clash with a subexpression's
+    ``_pre``/``_post`` reading either)."""
+    return f"{name}_gsvar" if name in ENGINE_RESERVED else name
 
 
 def ir_name(name: str) -> str:
@@ -177,12 +176,20 @@ class BlockTranslator:
                     return sympy.floor((sympy.Symbol("t") + 1e-3 * dt) / dt)
                 raise UnsupportedFeature(f"{self.ctx.what}: clock variable {var.name!r}")
             if var.scalar:
-                if id(var) in self.ctx.written_scalars:
+                if id(var) not in self.ctx.written_scalars:
+                    return _number(var.get_value()[0])  # constant during the run
+                if root_group(owner).name != self.ctx.sides["_idx"].name:
                     raise UnsupportedFeature(
-                        f"{self.ctx.what}: shared variable {var.name!r} written during the "
-                        "run (shared variables are read-only on the gpuspike engine)")
-                return _number(var.get_value()[0])
+                        f"{self.ctx.what}: reads the shared variable {var.name!r} of "
+                        f"{owner.name!r}, which per-step code writes")
+                return sympy.Symbol(var_name(var.name))  # an IR shared variable
             index = self.indices.get(key, "_idx")
+            own = self.ctx.sides.get("_idx")
+            if not self.ctx.synaptic and root_group(owner).name != own.name:
+                for linked in sorted(getattr(own, "_linked_variables", ())):
+                    if (own.variables.get(linked) is var
+                            and own.variables.indices[linked] == index):
+                        return sympy.Symbol(var_name(linked))  # the group's linked variable
             suffix = INDEX_SUFFIX.get(index)
             expected = self.ctx.sides.get(index)
             if suffix is None or expected is None:
@@ -193,11 +200,13 @@ class BlockTranslator:
                 raise UnsupportedFeature(
                     f"{self.ctx.what}: variable {key!r} belongs to {owner.name!r} "
                     "(linked variables are not supported yet)")
+            if var.name in ("_synaptic_pre", "_synaptic_post") and suffix == "":
+                return sympy.Symbol("i" if var.name == "_synaptic_pre" else "j")
             if var.name == "i" and not self.ctx.synaptic:
                 return sympy.Symbol("i")
             if var.name == "i" and suffix:
                 return sympy.Symbol("i" if suffix == "_pre" else "j")
-            return sympy.Symbol(var.name + suffix)
+            return sympy.Symbol(var_name(var.name) + suffix)
         raise UnsupportedFeature(f"{self.ctx.what}: name {key!r} of kind "
                                  f"{type(var).__name__}")
 
@@ -211,20 +220,28 @@ class BlockTranslator:
         if not isinstance(var, ArrayVariable):
             self.locals.add(key)
             return LOCAL_PREFIX + key, None, None
+        own = self.ctx.sides.get("_idx")
         if var.scalar:
-            raise UnsupportedFeature(f"{self.ctx.what}: writes the shared variable "
-                                     f"{var.name!r} during the run")
+            if root_group(var.owner).name != own.name:
+                raise UnsupportedFeature(f"{self.ctx.what}: writes the shared variable "
+                                         f"{var.name!r} of another group")
+            return var_name(var.name), None, var
+        if not self.ctx.synaptic and root_group(var.owner).name != own.name:
+            raise UnsupportedFeature(
+                f"{self.ctx.what}: writes the linked variable {key!r} (linked variables are "
+                "read-only on the gpuspike engine; write the variable it links to)")
         sym = self.resolve(key)
         if not isinstance(sym, sympy.Symbol) or sym.name in ("i", "j", "t"):
             raise UnsupportedFeature(f"{self.ctx.what}: cannot write to {key!r}")
         index = self.indices.get(key, "_idx")
         side = {"_presynaptic_idx": "pre", "_postsynaptic_idx": "post"}.get(index)
-        return (var.name if side else sym.name), side, var
+        return (var_name(var.name) if side else sym.name), side, var
 
     # -- expressions
     def expression(self, text: str) -> sympy.Basic:
         """Parse a Brian2 expression string and resolve every name in it."""
         from brian2.core.functions import Function
+        from brian2.input.binomial import BinomialFunction
         from brian2.input.timedarray import TimedArray
 
         funcs = {k for k, v in self.variables.items()
@@ -241,20 +258,12 @@ class BlockTranslator:
 
         text = re.sub(r"[A-Za-z_]\w*", alias, text)
         back = {v: k for k, v in aliases.items()}
-        # rand()/randn() become placeholders, numbered over the whole block
-        draws: dict[str, sympy.Basic] = {}
-
-        def draw(m: re.Match) -> str:
-            name = f"_gsdraw{self.n_rand}"
-            draws[name] = (rand if m.group(1) == "rand" else randn)(self.n_rand)
-            self.n_rand += 1
-            return name
-
-        text = _RAND_CALL.sub(draw, text)
         expr = parse_expression(text, functions=funcs)
-        # function calls: timestep, timed arrays; anything else is not supported
+        # function calls: timestep, timed arrays, Brian2's BinomialFunction; anything else
+        # is not supported
         subs: dict[sympy.Basic, sympy.Basic] = {}
-        for call in expr.atoms(sympy.core.function.AppliedUndef):
+        for k, call in enumerate(sorted(expr.atoms(sympy.core.function.AppliedUndef),
+                                        key=str)):
             name = type(call).__name__
             name = back.get(name, name)
             if name == "timestep":
@@ -263,13 +272,22 @@ class BlockTranslator:
             elif isinstance(self.variables.get(name), TimedArray):
                 ta = self.ctx.timed.add(self.variables[name])
                 subs[call] = sympy.Function(ta)(*call.args)
+            elif isinstance(self.variables.get(name), BinomialFunction):
+                n, p = _binomial_parameters(self.variables[name])
+                subs[call] = binomial(sympy.Integer(10**6 + k), _number(n), _number(p))
             elif name not in _KNOWN:
                 raise UnsupportedFeature(f"{self.ctx.what}: function {name!r}")
         if subs:
             expr = expr.xreplace(subs)
+        # random draws (rand, randn, binomial, poisson) carry call-site ids numbered per
+        # expression: renumber them over the whole block (one stream per call site)
+        found = sorted(expr.atoms(_RandomDraw), key=lambda d: int(d.args[0]))
+        if found:
+            expr = expr.xreplace({d: type(d)(sympy.Integer(self.n_rand + k), *d.args[1:])
+                                  for k, d in enumerate(found)})
+            self.n_rand += len(found)
         names = {s.name for s in expr.free_symbols if isinstance(s, sympy.Symbol)}
-        mapping = {sympy.Symbol(n): draws[n] if n in draws else self.resolve(back.get(n, n))
-                   for n in names}
+        mapping = {sympy.Symbol(n): self.resolve(back.get(n, n)) for n in names}
         return expr.xreplace(mapping) if mapping else expr
 
     # -- statements
@@ -285,6 +303,7 @@ class BlockTranslator:
         out: list[ir.Statement] = []
         for st in (*scalar, *vector):
             out.append(self.statement(st))
+        _check_side_assignments(out, self.ctx.what)
         return out
 
     def statement(self, st: Any) -> ir.Statement:
@@ -296,11 +315,23 @@ class BlockTranslator:
         if side is not None:
             if not self.ctx.synaptic:  # pragma: no cover - Brian2 would not produce it
                 raise UnsupportedFeature(f"{self.ctx.what}: write through {side}")
-            if op not in ("+=", "-="):
+            if op == "=" and _side_uniform(rhs, side):
+                # the same value from every synapse of the receiving neuron: race-free
+                acc: ir.Statement = ir.Assign(f"{name}_{side}", rhs)
+            elif op in ("+=", "-="):
+                acc = ir.Accumulate(name, rhs if op == "+=" else -rhs,
+                                    side)  # type: ignore[arg-type]
+            else:
                 raise UnsupportedFeature(
                     f"{self.ctx.what}: `{st.var} {st.op} ...` writes a {side}-synaptic "
-                    "variable other than by += or -= (not supported by the engine)")
-            return ir.Accumulate(name, rhs if op == "+=" else -rhs, side)  # type: ignore[arg-type]
+                    "variable other than by += / -= or by `=` from values of that side only "
+                    "(not supported by the engine)")
+            cond = getattr(var, "conditional_write", None)
+            if cond is not None and cond.name not in self.override:
+                # `v_post += w` on a `(unless refractory)` variable: only where the
+                # receiving neuron is not refractory (Brian2's conditional write)
+                acc = ir.Conditional(sympy.Symbol(f"{cond.name}_{side}"), (acc,))
+            return acc
         current = sympy.Symbol(name)
         ops = {"=": lambda: rhs, "+=": lambda: current + rhs, "-=": lambda: current - rhs,
                "*=": lambda: current * rhs, "/=": lambda: current / rhs}
@@ -312,6 +343,53 @@ class BlockTranslator:
         if cond is not None and cond.name not in self.override:
             stmt = ir.Conditional(sympy.Symbol(cond.name), (stmt,))
         return stmt
+
+
+def _side_uniform(expr: sympy.Basic, side: str) -> bool:
+    """Whether ``expr`` has one value per ``side`` neuron: it reads only that side's
+    variables, ``t`` and the neuron's index, and draws no random numbers."""
+    allowed = {"t", "i" if side == "pre" else "j"}
+    if any(s.name not in allowed and not s.name.endswith(f"_{side}")
+           for s in expr.free_symbols):
+        return False
+    return not expr.atoms(_RandomDraw)
+
+
+def _check_side_assignments(stmts: list[ir.Statement], what: str) -> None:
+    """``x_post = expr`` is race-free only if no statement of the block changes what
+    ``expr`` reads (Brian2 applies the block synapse by synapse; the engine once)."""
+    written = set()
+    for st in stmts:
+        inner = st.body if isinstance(st, ir.Conditional) else (st,)
+        for x in inner:
+            if isinstance(x, ir.Accumulate):
+                written.add(f"{x.target}_{x.side}")
+            elif isinstance(x, ir.Assign) and x.target.endswith(("_pre", "_post")):
+                written.add(x.target)
+    for st in stmts:
+        inner = st.body if isinstance(st, ir.Conditional) else (st,)
+        for x in inner:
+            if (isinstance(x, ir.Assign) and x.target in written
+                    and {s.name for s in x.expr.free_symbols} & written):
+                raise UnsupportedFeature(
+                    f"{what}: `{x.target} = {x.expr}` reads a pre-/post-synaptic variable "
+                    "that the same synaptic code changes (the result would depend on the "
+                    "order of the synapses)")
+
+
+def _binomial_parameters(func: Any) -> tuple[int, float]:
+    """(n, p) of a Brian2 ``BinomialFunction`` (it keeps them only in its NumPy
+    implementation's closure: ``n, p``, or ``loc, scale`` of its normal approximation)."""
+    impl = func.implementations["numpy"].get_code(None)
+    cells = dict(zip(impl.__code__.co_freevars,
+                     (c.cell_contents for c in impl.__closure__ or ())))
+    if "n" in cells and "p" in cells:
+        return int(cells["n"]), float(cells["p"])
+    if "loc" in cells and "scale" in cells:  # n p and sqrt(n p (1 - p))
+        loc, scale = float(cells["loc"]), float(cells["scale"])
+        p = 1.0 - scale**2 / loc
+        return int(round(loc / p)), p
+    raise UnsupportedFeature(f"BinomialFunction {func.name!r}: parameters not found")
 
 
 def _number(value: Any) -> sympy.Basic:

@@ -18,7 +18,6 @@ from brian2 import (
     msiemens,
     mV,
     run,
-    second,
     uF,
     umetre,
 )
@@ -235,14 +234,16 @@ def test_store_restore(on_device):
 
 
 def test_unsupported_feature_names_the_object(on_device):
-    from brian2 import PoissonInput
+    from brian2 import linked_var
 
     def model():
-        G = NeuronGroup(3, "v : 1")
-        P = PoissonInput(G, "v", 10, 5 * 1 / second, weight=0.1)  # noqa: F841
+        G1 = NeuronGroup(3, "x : 1")
+        G2 = NeuronGroup(3, "x_linked : 1 (linked)\ny : 1", threshold="y > 1",
+                         reset="x_linked += 1", name="writes_linked")
+        G2.x_linked = linked_var(G1, "x")
         run(1 * ms)
 
-    with pytest.raises(NotImplementedError, match="poissoninput") as err:
+    with pytest.raises(NotImplementedError, match="writes_linked.*linked variable") as err:
         on_device("gpuspike", model)
     assert isinstance(err.value, UnsupportedFeature)
 
