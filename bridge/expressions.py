@@ -31,7 +31,8 @@ from .ir import Accumulate, Assign, Statement
 from .units import UNIT_SCALES
 
 __all__ = [
-    "FUNCTIONS", "binomial", "clip", "collect_random_calls", "exprel", "free_symbols_names",
+    "FUNCTIONS", "binomial", "clip", "collect_random_calls", "expm1", "exprel",
+    "free_symbols_names", "log1p",
     "int_", "poisson",
     "parse_expression", "parse_statements", "rand", "randn",
 ]
@@ -77,6 +78,45 @@ class exprel(sympy.Function):
 
     def _eval_rewrite_as_exp(self, x: sympy.Basic, **kwargs: object) -> sympy.Expr:
         return sympy.Piecewise((1, sympy.Eq(x, 0)), ((sympy.exp(x) - 1) / x, True))
+
+
+class _Accurate(sympy.Function):
+    """A one-argument function evaluated with mpmath's accurate implementation."""
+
+    nargs = 1
+    _mpmath = ""
+
+    @classmethod
+    def eval(cls, x: sympy.Basic) -> sympy.Basic | None:
+        if x.is_zero:
+            return sympy.Integer(0)
+        return None
+
+    def _eval_evalf(self, prec: int) -> sympy.Float | None:
+        x = _numeric(self.args[0], prec)
+        if x is None:
+            return None
+        with mpmath.workprec(prec):
+            return sympy.Float(getattr(mpmath, self._mpmath)(mpmath.mpf(x._mpf_)),
+                               precision=prec)
+
+
+class expm1(_Accurate):  # noqa: N801 - named as the numpy/Brian2 function
+    """``exp(x) - 1``, accurate near 0."""
+
+    _mpmath = "expm1"
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return sympy.exp(self.args[0])
+
+
+class log1p(_Accurate):  # noqa: N801 - named as the numpy/Brian2 function
+    """``log(1 + x)``, accurate near 0."""
+
+    _mpmath = "log1p"
+
+    def fdiff(self, argindex: int = 1) -> sympy.Expr:
+        return 1 / (1 + self.args[0])
 
 
 class clip(sympy.Function):
@@ -177,6 +217,8 @@ _TABLE: dict[str, tuple[int, _Builder, str]] = {
     "sign": (1, sympy.sign, "n"),
     "clip": (3, clip, "nnn"),
     "exprel": (1, exprel, "n"),
+    "expm1": (1, expm1, "n"),
+    "log1p": (1, log1p, "n"),
     "int": (1, int_, "n"),
     "minimum": (2, sympy.Min, "nn"),
     "maximum": (2, sympy.Max, "nn"),

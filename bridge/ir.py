@@ -293,6 +293,7 @@ class PathwayIR:
     source: Side = "pre"
     event: str = "spike"
     delay: Delay = HomogeneousDelay(0)
+    order: int | None = None  # within the synapses phase; None: the synapse group's order
 
 
 @dataclass(frozen=True)

@@ -488,6 +488,7 @@ def _validate_synapses(net: NetworkIR, syn: SynapseGroupIR, functions: set[str])
 def _validate_writers(net: NetworkIR) -> None:
     accumulated: dict[tuple[str, str], str] = {}
     summed: dict[tuple[str, str], str] = {}
+    ranges: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
     for syn in net.synapses:
         for pw in syn.pathways:
             for s in walk_statements(pw.statements):
@@ -497,7 +498,10 @@ def _validate_writers(net: NetworkIR) -> None:
         for sv in syn.summed:
             group = syn.post if sv.side == "post" else syn.pre
             key = (group, sv.target)
-            if key in summed:
+            lo, hi = sv.target_range or (0, net.population(group).size)
+            overlap = any(lo < h and l_ < hi for l_, h, _ in ranges.get(key, ()))
+            ranges.setdefault(key, []).append((lo, hi, syn.name))
+            if key in summed and overlap:
                 raise WriteConflict(
                     f"variable {sv.target!r} of neuron group {group!r} is the target of two "
                     f"summed variables ({summed[key]} and synapses {syn.name!r}); sum both "

@@ -260,7 +260,7 @@ def dimension_of(expr: sympy.Basic, dims: Mapping[str, Dimension]) -> Dimension:
         dimensioned arguments of ``exp``, ``log``, ``sin``, ..., non-numeric exponents of
         dimensioned bases.
     """
-    from .expressions import clip, exprel, int_, rand, randn
+    from .expressions import clip, expm1, exprel, int_, log1p, rand, randn
 
     if isinstance(expr, sympy.Symbol):
         if expr.name in dims:
@@ -314,7 +314,8 @@ def dimension_of(expr: sympy.Basic, dims: Mapping[str, Dimension]) -> Dimension:
         return DIMENSIONLESS
     if isinstance(expr, (rand, randn)):
         return DIMENSIONLESS
-    if isinstance(expr, (sympy.exp, sympy.log, exprel, sympy.sin, sympy.cos, sympy.tan,
+    if isinstance(expr, (sympy.exp, sympy.log, exprel, expm1, log1p, sympy.sin, sympy.cos,
+                         sympy.tan,
                          sympy.asin, sympy.acos, sympy.atan, sympy.sinh, sympy.cosh,
                          sympy.tanh)):
         _dimensionless_args(expr, dims)

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import sympy
 from gpuspike.bridge.errors import ExpressionError
-from gpuspike.bridge.expressions import clip, exprel, int_
+from gpuspike.bridge.expressions import clip, expm1, exprel, int_, log1p
 from sympy.core.function import AppliedUndef
 from sympy.core.relational import Relational
 from sympy.logic.boolalg import BooleanFunction
@@ -208,7 +208,7 @@ _NUMPY_FUNCTIONS: dict[type, str] = {
     sympy.atan: "np.arctan", sympy.sinh: "np.sinh", sympy.cosh: "np.cosh",
     sympy.tanh: "np.tanh", sympy.Abs: "np.abs", sympy.floor: "np.floor",
     sympy.ceiling: "np.ceil", sympy.sign: "np.sign", int_: "np.trunc", exprel: "_exprel",
-    clip: "np.clip", sympy.Mod: "np.mod",
+    clip: "np.clip", sympy.Mod: "np.mod", expm1: "np.expm1", log1p: "np.log1p",
 }
 
 
@@ -366,7 +366,8 @@ _CUDA_FUNCTIONS: dict[type, str] = {
     sympy.exp: "exp", sympy.log: "log", sympy.sin: "sin", sympy.cos: "cos",
     sympy.tan: "tan", sympy.asin: "asin", sympy.acos: "acos", sympy.atan: "atan",
     sympy.sinh: "sinh", sympy.cosh: "cosh", sympy.tanh: "tanh", sympy.Abs: "fabs",
-    sympy.floor: "floor", sympy.ceiling: "ceil", int_: "trunc",
+    sympy.floor: "floor", sympy.ceiling: "ceil", int_: "trunc", expm1: "expm1",
+    log1p: "log1p",
 }
 _CUDA_HELPERS: dict[type, str] = {sympy.sign: "_sign", exprel: "_exprel", clip: "_clip"}
 #: Symbols that hold integers in every kernel (indices and sizes).

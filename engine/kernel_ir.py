@@ -241,6 +241,66 @@ class Kernel:
     order: int = 0
 
 
+#: Names the printers use themselves (kernel arguments, loop indices, temporaries, module
+#: aliases) and C/C++ keywords: a model local with one of these names is renamed.
+RESERVED_NAMES = frozenset({
+    # NumPy printer
+    "A", "np", "_ok", "_isp", "_ix", "_sl", "_rb", "_rc", "_parts", "_keep", "_c", "_bsp",
+    "_st", "_ids", "_base", "_E", "_valid", "_rp", "_off", "_mk", "_d", "_bd", "_w", "_v",
+    "_row", "_ri", "_id", "_blk", "_agex", "_age", "_n_", "_K", "_ZEROS",
+    # CUDA printer
+    "_x", "_p", "_k", "_e", "_rl", "_cnt", "_pos", "_r", "_ev", "_lo", "_hi", "b", "s",
+    # C/C++ keywords and common macros
+    "auto", "bool", "break", "case", "char", "const", "continue", "default", "delete",
+    "do", "double", "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int",
+    "long", "new", "operator", "private", "protected", "public", "register", "restrict",
+    "return", "short", "signed", "sizeof", "static", "struct", "switch", "template", "this",
+    "throw", "typedef", "union", "unsigned", "virtual", "void", "volatile", "while",
+    "NULL", "INFINITY", "NAN", "true", "false",
+}) | {f"_m{n}" for n in range(64)} | {f"_m{n}e" for n in range(64)}
+
+
+def rename_locals(kern: Kernel, mapping: dict[str, str]) -> Kernel:
+    """``kern`` with its locals renamed by ``mapping`` (arrays keep their names)."""
+    if not mapping:
+        return kern
+    subs = {sympy.Symbol(a): sympy.Symbol(b) for a, b in mapping.items()}
+
+    def e(x):
+        return x.xreplace(subs) if isinstance(x, sympy.Basic) else x
+
+    def n(name: str) -> str:
+        return mapping.get(name, name)
+
+    def visit(stmts):
+        out = []
+        for st in stmts:
+            if isinstance(st, Load):
+                st = Load(n(st.local), st.array, e(st.index))
+            elif isinstance(st, Let):
+                st = Let(n(st.local), e(st.expr), st.dtype, st.comment)
+            elif isinstance(st, Store):
+                st = Store(st.array, e(st.expr), e(st.index), st.comment)
+            elif isinstance(st, AtomicAdd):
+                st = AtomicAdd(st.array, e(st.expr), e(st.index), st.comment)
+            elif isinstance(st, If):
+                st = If(e(st.condition), visit(st.body), visit(st.orelse))
+            elif isinstance(st, Draw):
+                st = Draw(n(st.local), st.kind, st.draw, st.stream,
+                          tuple(e(p) for p in st.params))
+            elif isinstance(st, LoadCount):
+                st = LoadCount(n(st.local), st.ring, st.depth)
+            elif isinstance(st, RecordValue):
+                st = RecordValue(st.buffer, e(st.expr), e(st.column), st.width, st.every)
+            elif isinstance(st, RecordEvent):
+                st = RecordEvent(st.buffer, tuple(e(v) for v in st.values), st.capacity)
+            out.append(st)
+        return tuple(out)
+
+    return Kernel(kern.name, kern.domain, visit(kern.body), kern.phase, kern.comment,
+                  tuple((n(name), dt) for name, dt in kern.locals), kern.every, kern.order)
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything the printers and the runtime need for one network."""

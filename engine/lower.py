@@ -452,7 +452,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         pre: list[ir.Statement] = []
         for e in g.events:
             if e.refractory is not None:
-                pre.append(ir.Assign("not_refractory", _not_refractory(e.refractory, net.dt)))
+                pre.append(ir.Assign("not_refractory",
+                                     _not_refractory(e.refractory, g.dt or net.dt)))
         body = w.statements(_optimise((*pre, *g.update), scope))
         if not fuse_threshold:
             if body:
@@ -581,13 +582,14 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             if not 0 <= lo <= hi <= target_pop.size:
                 raise ModelError(f"synapses {s.name!r}: summed variable range {lo}:{hi} lies "
                                  f"outside {target_pop.name!r} (size {target_pop.size})")
-            zero = k.Kernel(f"{s.name}_summed_{sv.target}_zero",
+            zero = k.Kernel(f"{s.name}_summed_{sv.side}_{sv.target}_zero",
                             k.ElementDomain(target_pop.name, hi - lo),
                             (k.Store(tarr, sympy.Integer(0), I + lo if lo else "elem"),),
                             "groups",
                             f"clear {target_pop.name}.{sv.target} before summing",
                             (), every, s.order)
-            w = KernelWriter(scope, f"{s.name}_summed_{sv.target}", allow_accumulate=True,
+            w = KernelWriter(scope, f"{s.name}_summed_{sv.side}_{sv.target}",
+                             allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
             body = w.statements((ir.Accumulate(sv.target, sv.expr, sv.side),))
             synapse_kernels_groups += [zero, w.kernel(sdom, body, "groups",
@@ -619,9 +621,9 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                             f"synapses {s.name!r}, pathway {pw.name!r}: `{name} = ...` writes a "
                             f"variable shared by all {B} batch entries; declare it batched"
                         )
-            phase_kernels["synapses"].append(w.kernel(dom, body, "synapses",
-                                                      f"{pw.event} pathway {pw.name}",
-                                                      order=s.order))
+            phase_kernels["synapses"].append(w.kernel(
+                dom, body, "synapses", f"{pw.event} pathway {pw.name}",
+                order=s.order if pw.order is None else pw.order))
     phase_kernels["groups"] = synapse_kernels_groups + phase_kernels["groups"]
 
     # -- custom operations (run_regularly)
@@ -655,6 +657,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
     kernels: list[k.Kernel] = []
     for phase in net.schedule:
         kernels += sorted(phase_kernels[phase], key=lambda kern: kern.order)  # stable
+    kernels = [k.rename_locals(kern, {name: f"{name}_gsu" for name, _ in kern.locals
+                                      if name in k.RESERVED_NAMES}) for kern in kernels]
     return k.Plan(net.name, net.precision, B, net.dt, net.seed, tuple(arrays), tuple(kernels),
                   tuple((ring_name(g, e), d) for (g, e), d in depths.items()))
 

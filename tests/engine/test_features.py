@@ -424,3 +424,36 @@ def test_binomial_and_poisson_draws_in_kernels(engine):
     assert abs(b.mean() - 50 * 2.0) < 5 * np.sqrt(50 * 2.0 * 0.998 / 2000)
     assert abs(q.mean() - 25.0) < 5 * np.sqrt(25.0 / 2000)
     assert abs(q.var() / 25.0 - 1) < 0.15
+
+
+def test_model_names_that_clash_with_generated_code(engine):
+    """Variables named like the printers' own names (A, np, _v, double, s, b) still work."""
+    g = ir.NeuronGroupIR("g", 3, tuple(ir.Variable(n, init=ir.Constant(1.0))
+                                       for n in ("A", "np", "_v", "double", "s", "b")),
+                         update=parse_statements("A = A + np\n_v = 2*_v\ndouble = s + b"))
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(g,)), engine, 3)
+    np.testing.assert_array_equal(sim.get("g", "A"), [4, 4, 4])
+    np.testing.assert_array_equal(sim.get("g", "_v"), [8, 8, 8])
+    np.testing.assert_array_equal(sim.get("g", "double"), [2, 2, 2])
+
+
+def test_summed_variables_into_pre_and_post_and_disjoint_ranges(engine):
+    """Two summed variables with one target name on the pre and the post side, and two
+    synapse groups summing into disjoint ranges of one variable (subgroups)."""
+    g = neuron_group("g", 4, "v : 1\nI : 1\nS : 1",
+                     init={"v": np.array([1.0, 2.0, 3.0, 4.0])})
+    h = neuron_group("h", 2, "v : 1\nS : 1", init={"v": np.array([10.0, 20.0])})
+    both = synapses("both", "g", "h", model="S_post = v_pre : 1 (summed)\n"
+                    "S_pre = v_post : 1 (summed)", connector=ir.AllToAll(), dt=DT,
+                    pre_variables=("v", "S"), post_variables=("v", "S"))
+    lo = ir.SynapseGroupIR("lo", "h", "g", ir.FromList(np.array([0, 1]), np.array([0, 1])),
+                           summed=(ir.SummedVariableIR("I", parse_expression("2*v_pre"),
+                                                       "post", (0, 2)),))
+    hi = ir.SynapseGroupIR("hi", "h", "g", ir.FromList(np.array([0, 1]), np.array([2, 3])),
+                           summed=(ir.SummedVariableIR("I", parse_expression("3*v_pre"),
+                                                       "post", (2, 4)),))
+    net = ir.NetworkIR(dt=DT, groups=(g, h), synapses=(both, lo, hi))
+    sim = simulate(net, engine, 1)
+    np.testing.assert_array_equal(sim.get("h", "S"), [10, 10])      # sum of g.v
+    np.testing.assert_array_equal(sim.get("g", "S"), [30, 30, 30, 30])  # sum of h.v
+    np.testing.assert_array_equal(sim.get("g", "I"), [20, 40, 30, 60])
