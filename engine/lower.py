@@ -122,7 +122,10 @@ def neuron_scope(net: ir.NetworkIR, g: ir.NeuronGroupIR) -> Scope:
     arrays = {v.name: variable_ref(net, g, v, "elem") for v in population_variables(g)}
     consts = {p.name: p.value for p in g.parameters}
     consts.update({"N": g.size, "dt": g.dt or net.dt})
-    ro = frozenset(v.name for v in population_variables(g) if v.read_only or v.linked)
+    # a linked variable without an index maps elements one to one: writing it is safe;
+    # through an index several elements could write one target, so it stays read-only
+    ro = frozenset(v.name for v in population_variables(g)
+                   if v.read_only or (v.linked and v.linked_index is not None))
     return Scope(arrays, consts, {ta.name: ta for ta in net.timed_arrays}, ro,
                  f"neuron group {g.name!r}")
 

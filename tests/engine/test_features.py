@@ -457,3 +457,11 @@ def test_summed_variables_into_pre_and_post_and_disjoint_ranges(engine):
     np.testing.assert_array_equal(sim.get("h", "S"), [10, 10])      # sum of g.v
     np.testing.assert_array_equal(sim.get("g", "S"), [30, 30, 30, 30])  # sum of h.v
     np.testing.assert_array_equal(sim.get("g", "I"), [20, 40, 30, 60])
+
+
+def test_writing_a_linked_variable_writes_its_target(engine):
+    src = neuron_group("src", 3, "v : 1", init={"v": np.array([1.0, 2.0, 3.0])})
+    other = ir.NeuronGroupIR("other", 3, (ir.Variable("vl", linked=("src", "v")),),
+                             update=parse_statements("vl = vl * 10"))
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(src, other)), engine, 2)
+    np.testing.assert_array_equal(sim.get("src", "v"), [100, 200, 300])
