@@ -27,9 +27,11 @@ venv: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py --engine $(ENGINE)
 
-## Run the test suite (CuPy-engine tests are skipped where no GPU is usable).
+## Run the test suite (CuPy-engine tests are skipped where no GPU is usable), then the
+## CI subset of Brian2's own test suite on the gpuspike device.
 test: $(VENV)/.installed-test
 	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+	$(PY) -m gpuspike.brian2_backend.suite --subset ci
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check bridge engine gpuspike brian2_backend tests benchmarks examples
