@@ -6,6 +6,9 @@ PIP := $(VENV)/bin/pip
 ENGINE ?= auto
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS="-k lif"`.
 PYTEST_ARGS ?=
+# PyNN's own system scenarios come from its sdist (tests/pynn/test_scenarios.py runs them).
+PYNN_VERSION ?= 0.13.0
+PYNN_SCENARIOS ?= $(CURDIR)/.cache/pynn-$(PYNN_VERSION)/test/system/scenarios
 
 .PHONY: demo test venv install install-test lint bench brian2-suite clean
 
@@ -27,10 +30,16 @@ venv: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(PY) examples/demo.py --engine $(ENGINE)
 
-## Run the test suite (CuPy-engine tests are skipped where no GPU is usable), then the
-## CI subset of Brian2's own test suite on the gpuspike device.
-test: $(VENV)/.installed-test
-	$(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+$(PYNN_SCENARIOS)/__init__.py: | $(VENV)/.installed
+	mkdir -p .cache
+	$(PIP) download -q --no-deps --no-binary :all: "PyNN==$(PYNN_VERSION)" -d .cache
+	tar -xzf .cache/pynn-$(PYNN_VERSION).tar.gz -C .cache
+	touch $@
+
+## Run the test suite (CuPy-engine tests are skipped where no GPU is usable; PyNN's own
+## scenarios included), then the CI subset of Brian2's own test suite on the device.
+test: $(VENV)/.installed-test $(PYNN_SCENARIOS)/__init__.py
+	PYNN_SCENARIOS=$(PYNN_SCENARIOS) $(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
 	$(PY) -m gpuspike.brian2_backend.suite --subset ci
 
 lint: $(VENV)/.installed-test

@@ -1,0 +1,47 @@
+"""Simulation control of ``pyNN.gpuspike``: setup, run, reset, end and state queries."""
+
+from __future__ import annotations
+
+from pyNN import common
+from pyNN.common.control import DEFAULT_MAX_DELAY, DEFAULT_MIN_DELAY, DEFAULT_TIMESTEP
+from pyNN.recording import get_io
+
+from . import simulator
+
+
+def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params):
+    """Start a new simulation (any earlier network is discarded).
+
+    Extra parameters: ``engine`` ('auto', 'numpy' or 'cupy'), ``chunk_steps`` (steps per
+    engine chunk / CUDA graph), ``seed`` (the engine's random seed), ``max_delay`` (ms).
+    """
+    max_delay = extra_params.get("max_delay", DEFAULT_MAX_DELAY)
+    common.setup(timestep, min_delay, **extra_params)
+    state = simulator.state
+    state.clear()
+    state.dt = float(timestep)
+    state.min_delay = timestep if min_delay == "auto" else float(min_delay)
+    state.max_delay = max_delay
+    state.engine_name = extra_params.get("engine", "auto")
+    state.chunk_steps = int(extra_params.get("chunk_steps", 250))
+    state.seed = int(extra_params.get("seed", extra_params.get("rng_seed", 0)) or 0)
+    state.mpi_rank = 0
+    state.num_processes = 1
+    return rank()
+
+
+def end(compatible_output=True):
+    """Write the files asked for with ``record(..., filename)`` and finish."""
+    state = simulator.state
+    for population, variables, filename in state.write_on_end:
+        io = get_io(filename)
+        population.write_data(io, variables)
+    state.write_on_end = []
+
+
+run, run_until = common.build_run(simulator)
+run_for = run
+reset = common.build_reset(simulator)
+initialize = common.initialize
+get_current_time, get_time_step, get_min_delay, get_max_delay, num_processes, rank = (
+    common.build_state_queries(simulator))

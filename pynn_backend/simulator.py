@@ -1,0 +1,197 @@
+"""Simulator state of ``pyNN.gpuspike``: the network registry, its engine and the clock.
+
+PyNN objects keep their data on the host (parameters and initial values in PyNN units,
+connections as arrays); :meth:`State.prepare` turns them into one
+:class:`~gpuspike.bridge.ir.NetworkIR` (:mod:`.translate`) and an engine
+:class:`~gpuspike.engine.runtime.Simulation`, and rebuilds it only when the network's
+structure changed (new populations, projections, recorded variables, current sources,
+spike times). Parameter and weight changes go straight to the engine (``Simulation.set``),
+so many short ``run()`` calls cost no rebuild.
+
+On a rebuild in the middle of a simulation the state variables are carried over and the
+clock continues; spikes in flight in the delay rings are lost (NOTE: needs an engine
+feature to carry the rings, issue 4).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from pyNN import common
+
+name = "gpuspike"
+HOST_SOURCES = ("poisson", "poisson_refractory", "gamma")
+logger = logging.getLogger("PyNN")
+
+
+class ID(int, common.IDMixin):
+    """A neuron's global id (an int that knows its population)."""
+
+    def __init__(self, n):
+        int.__init__(n)
+        common.IDMixin.__init__(self)
+
+
+class State(common.control.BaseState):
+    """The simulator: registry of PyNN objects, the engine and the time."""
+
+    def __init__(self) -> None:
+        common.control.BaseState.__init__(self)
+        self.mpi_rank = 0
+        self.num_processes = 1
+        self.dt = 0.1
+        self.min_delay = 0.1
+        self.max_delay = 10.0
+        self.engine_name = "auto"
+        self.chunk_steps = 250
+        self.seed = 0
+        self.id_counter = 0
+        self.segment_counter = -1
+        self.clear()
+
+    # ------------------------------------------------------------------ PyNN interface
+    @property
+    def t(self) -> float:
+        """Current time in ms."""
+        return self.step * self.dt
+
+    def run(self, simtime: float) -> None:
+        self.run_until(self.t + simtime)
+
+    def run_until(self, tstop: float) -> None:
+        steps = int(round((tstop - self.t) / self.dt))
+        self.running = True
+        if steps <= 0:
+            return
+        self.prepare(steps)
+        self.engine.run(steps)
+        self.step += steps
+        self._drain()
+
+    def clear(self) -> None:
+        """Forget the network (``setup()`` again)."""
+        self.populations: list = []
+        self.projections: list = []
+        self.current_sources: list = []
+        self.recorders = set()
+        self.write_on_end = []
+        self.engine = None
+        self.network = None
+        self.dirty = True
+        self.id_counter = 0
+        self.segment_counter = -1
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to t = 0 with the initial values; the network structure stays."""
+        self.running = False
+        self.step = 0
+        self.horizon = 0
+        self.t_start = 0
+        for rec in self.recorders:
+            rec._clear_simulator()
+        self.segment_counter += 1
+        self.engine = None  # rebuilt from the initial values at the next run
+        for src in self.current_sources:
+            src._reset()
+
+    # ------------------------------------------------------------------ engine
+    def mark_dirty(self) -> None:
+        """The network's structure changed: the next run rebuilds the engine."""
+        self.dirty = True
+
+    @property
+    def host_poisson(self) -> bool:
+        """Poisson sources as host-drawn schedules (the NumPy engine; see translate)."""
+        import importlib.util
+
+        return self.engine_name == "numpy" or (
+            self.engine_name == "auto" and importlib.util.find_spec("cupy") is None)
+
+    def prepare(self, steps: int = 0) -> None:
+        """Build or rebuild the engine when needed (state carried over mid-run)."""
+        if self.host_poisson and self.step + steps > self.horizon and any(
+                getattr(p.celltype, "source_kind", None) in HOST_SOURCES
+                for p in self.populations):
+            self.dirty = True
+            self.horizon = self.step + max(steps, 20000)
+        if self.engine is not None and not self.dirty:
+            return
+        from gpuspike.engine.runtime import Simulation
+
+        from .translate import build_network
+
+        snapshot = self._snapshot() if self.engine is not None else None
+        for prj in self.projections:
+            prj._sync_from_engine()
+        net = build_network(self)
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            sim = Simulation(net, engine=self.engine_name, chunk_steps=self.chunk_steps)
+        sim.step = self.step
+        sim.arrays["__step"][...] = self.step
+        self.network = net
+        self.engine = sim
+        self.dirty = False
+        if snapshot is not None:
+            self._restore(snapshot)
+
+    def _snapshot(self) -> dict:
+        """State (non-constant) variables of every group, to carry over a rebuild."""
+        out = {}
+        sim = self.engine
+        for g in (*self.network.groups, *self.network.synapses):
+            for v in g.variables:
+                if v.read_only or v.linked is not None:
+                    continue
+                try:
+                    out[(g.name, v.name)] = sim.get(g.name, v.name)
+                except KeyError:
+                    pass
+            for extra in ("lastspike", "not_refractory"):
+                try:
+                    out[(g.name, extra)] = sim.get(g.name, extra)
+                except (KeyError, Exception):
+                    pass
+        return out
+
+    def _restore(self, snapshot: dict) -> None:
+        sim = self.engine
+        for (owner, var), values in snapshot.items():
+            if var.startswith("cs") or var == "i_inj" or var == "w_syn":
+                continue
+            try:
+                current = sim.get(owner, var)
+            except (KeyError, Exception):
+                continue
+            if np.shape(current) == np.shape(values):
+                sim.set(owner, var, values)
+
+    def _drain(self) -> None:
+        """Move what the engine's monitors recorded into the PyNN recorders."""
+        for rec in list(self.recorders):
+            rec._drain(self.engine)
+
+
+def take_monitor(sim, name: str):
+    """Everything monitor ``name`` recorded since the last call (then forgotten).
+
+    NOTE: reaches into the engine's recorder list; the engine should offer
+    ``Simulation.take(monitor)`` (issue 4).
+    """
+    from gpuspike.bridge import ir
+
+    rec = sim._recorders[name]
+    if isinstance(rec.monitor, ir.StateMonitorIR):
+        out = sim.states(name)
+    else:
+        out = sim.spikes(name)
+    rec.chunks.clear()
+    rec.times.clear()
+    return out
+
+
+state = State()

@@ -1,0 +1,348 @@
+"""PyNN objects -> one :class:`~gpuspike.bridge.ir.NetworkIR` (SI units, NEST's timing).
+
+Timing (checked against NEST in ``tests/pynn``): the network runs with
+:data:`~gpuspike.bridge.ir.SCHEDULE_GENN` (events delivered before the neurons update).
+A neuron firing in step ``s`` spikes at ``(s + 1) dt`` in PyNN's convention, and with a
+delay of ``d`` steps its event must change the target's synaptic variable at
+``(s + 1 + d) dt``, i.e. be delivered in step ``s + 1 + d``: the engine delay is ``d + 1``
+steps. A spike-array source fires in the step of its time, so its delay is ``d``.
+Current sources: the value applied during the step from ``t`` to ``t + dt`` is the
+source's value at ``t + dt`` (its onset at ``start`` first moves ``v`` in the step that
+ends at ``start + dt``, as with PyNN's NEST backend).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import cache
+
+import numpy as np
+from gpuspike.bridge import ir
+from gpuspike.bridge.expressions import parse_expression
+from gpuspike.bridge.model import neuron_group, synapses
+
+from .models import UNIT_SCALE, instantiate, neuron_template
+from .simulator import HOST_SOURCES
+
+
+def _si(celltype, name: str, values) -> np.ndarray:
+    return np.asarray(values, dtype=float) * UNIT_SCALE.get(celltype.units.get(name, ""), 1.0)
+
+
+def state_variable_name(celltype, variable: str) -> str:
+    return getattr(celltype, "model", None) and celltype.model.renames.get(
+        variable, variable) or variable
+
+
+def parameter_values(pop) -> dict[str, np.ndarray]:
+    """SI values of a population's numeric parameters, by IR variable name."""
+    ct = pop.celltype
+    out = {}
+    for name, value in pop._parameters.items():
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            continue
+        out[state_variable_name(ct, name)] = _si(ct, name, np.broadcast_to(arr, (pop.size,)))
+    model = getattr(ct, "model", None)
+    if model is not None and model.method == "exact" and "tau_m" in out:
+        # the exact propagator divides by tau_m - tau_syn: nudge equal time constants
+        for syn in ("tau_syn_E", "tau_syn_I"):
+            if syn in out:
+                same = np.abs(out[syn] - out["tau_m"]) <= 1e-9 * out["tau_m"]
+                out[syn] = np.where(same, out["tau_m"] * (1 + 1e-6), out[syn])
+    return out
+
+
+# ----------------------------------------------------------------------------- sources
+@cache
+def _source_template(kind: str) -> ir.NeuronGroupIR:
+    window = "t + 0.5*dt > start and t + 0.5*dt < start + duration"
+    if kind == "poisson":
+        return neuron_group("template", 1, "rate : hertz (constant)\nstart : second (constant)"
+                            "\nduration : second (constant)",
+                            threshold=f"rand() < rate*dt and {window}")
+    if kind == "poisson_refractory":
+        return neuron_group(
+            "template", 1, "rate : hertz (constant)\nstart : second (constant)\n"
+            "duration : second (constant)\ntau_refrac : second (constant)",
+            threshold=f"rand() < rate/(1 - rate*tau_refrac)*dt and {window}",
+            refractory="tau_refrac")
+    if kind == "gamma":
+        # an integer-order gamma process: every alpha-th event of a Poisson process of
+        # rate beta
+        g = neuron_group("template", 1, "alpha : 1 (constant)\nbeta : hertz (constant)\n"
+                         "start : second (constant)\nduration : second (constant)\nk : 1",
+                         threshold=f"k >= alpha and {window}", reset="k = 0")
+        step = parse_expression("k + where(rand() < beta*dt, 1, 0)",
+                                allowed={"k", "beta", "dt"})
+        return dataclasses.replace(g, update=(ir.Assign("k", step),))
+    raise ValueError(kind)
+
+
+def _spike_array(pop, name: str, dt_s: float, t_now: int) -> ir.SpikeArraySourceIR:
+    times, idx = [], []
+    for i, seq in enumerate(np.broadcast_to(pop._parameters["spike_times"], (pop.size,))):
+        values = np.asarray(seq.value if hasattr(seq, "value") else seq, dtype=float)
+        times.append(values)
+        idx.append(np.full(values.size, i))
+    t = np.concatenate(times) if times else np.zeros(0)
+    i = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+    steps = np.round(t / (dt_s * 1e3)).astype(np.int64)
+    keep = steps >= t_now  # spikes in the past were already delivered (or missed)
+    return ir.SpikeArraySourceIR(name, pop.size, steps[keep] * dt_s, i[keep])
+
+
+def _host_poisson(state, pop, kind: str, name: str, values: dict,
+                  dt_s: float) -> ir.SpikeArraySourceIR:
+    """Poisson-type trains drawn on the host for steps [now, state.horizon) (NumPy engine).
+
+    NOTE: the NumPy engine's per-step Philox draw costs about 1 ms per call whatever the
+    size, so per-step ``rand()`` makes long CPU runs slow; until the engine draws a chunk
+    of steps at once (issue 4), CPU runs take these sources' spikes from a schedule drawn
+    with the same law as the device code: inter-spike intervals in steps are geometric
+    (a Bernoulli trial per step with p = rate*dt), plus the dead time for the refractory
+    source, and the sum of ``alpha`` of them for the gamma source. Parameters are read
+    when the schedule is drawn, so changing them rebuilds it.
+    """
+    rng = np.random.default_rng([state.seed, pop.first_index_id, state.step])
+    all_i, all_s = [], []
+    for i in range(pop.size):
+        rate = values["beta" if kind == "gamma" else "rate"][i]
+        dead = 0
+        if kind == "poisson_refractory":
+            ref = values["tau_refrac"][i]
+            dead = max(int(round(ref / dt_s)) - 1, 0)
+            rate = rate / (1 - rate * ref) if rate * ref < 1 else np.inf
+        order = int(round(values["alpha"][i])) if kind == "gamma" else 1
+        p = min(rate * dt_s, 1.0)
+        if p <= 0:
+            continue
+        lo = max(state.step, int(np.floor(values["start"][i] / dt_s + 1e-6)))
+        hi = min(state.horizon, int(np.floor((values["start"][i] + values["duration"][i])
+                                             / dt_s + 1e-6)))
+        if hi <= lo:
+            continue
+        n = int((hi - lo) * p / order * 1.2) + 20
+        fires, last = [], lo - 1
+        while last < hi:
+            isi = rng.geometric(p, size=(n, order)).sum(axis=1) + dead
+            isi[0] -= dead if not fires else 0
+            steps = last + np.cumsum(isi)
+            fires.append(steps)
+            last = int(steps[-1])
+        fire = np.concatenate(fires)
+        fire = fire[fire < hi]
+        all_s.append(fire)
+        all_i.append(np.full(fire.size, i))
+    s = np.concatenate(all_s) if all_s else np.zeros(0, np.int64)
+    i = np.concatenate(all_i) if all_i else np.zeros(0, np.int64)
+    return ir.SpikeArraySourceIR(name, pop.size, s * dt_s, i.astype(np.int64))
+
+
+# ----------------------------------------------------------------------------- current sources
+def _current_terms(state, pop, dt_s: float):
+    """Extra variables, ``i_inj`` statement, timed arrays and operations of a group's
+    current sources."""
+    extra, terms, timed, ops, values = [], [], [], [], {}
+    te = "(t + dt)"
+    for src in state.current_sources:
+        mask = np.zeros(pop.size)
+        for cell in src.cell_list:
+            if cell.parent is pop or getattr(cell.parent, "parent", None) is pop:
+                mask[int(cell) - pop.first_index_id] = 1.0
+        if not mask.any():
+            continue
+        k = src.index
+        on = f"cs{k}_on"
+        extra.append(ir.Variable(on, "float", "1", batched=False, read_only=True))
+        values[on] = mask
+        kind = type(src).__name__
+
+        def v(name, src=src):
+            return float(np.asarray(_seq(src.value(name)), dtype=float))
+        if kind in ("DCSource", "ACSource", "NoisyCurrentSource"):
+            start, stop = v("start") * 1e-3, v("stop") * 1e-3
+            window = (f"where({te} > {start!r} + 1e-3*dt, 1, 0)*"
+                      f"where({te} <= {stop!r} + 1e-3*dt, 1, 0)")
+        if kind == "DCSource":
+            terms.append(f"{on}*{window}*{v('amplitude') * 1e-9!r}")
+        elif kind == "ACSource":
+            w = float(2 * np.pi * v("frequency"))
+            terms.append(f"{on}*{window}*({v('offset') * 1e-9!r} + {v('amplitude') * 1e-9!r}"
+                         f"*sin({w!r}*t + {float(np.deg2rad(v('phase')))!r}))")
+        elif kind == "StepCurrentSource":
+            times = np.asarray(_seq(src.value("times")), float)
+            t_end = max(state.step, int(np.ceil(np.max(times, initial=0.0) / state.dt))) + 2
+            grid = (np.arange(t_end + 1) + 1) * state.dt
+            timed.append(ir.TimedArrayIR(f"cs{k}", src.current_at(grid) * 1e-9, dt_s))
+            terms.append(f"{on}*cs{k}(t)")
+        elif kind == "NoisyCurrentSource":
+            noise = f"cs{k}_noise"
+            extra.append(ir.Variable(noise, "float", "amp"))
+            every = max(1, int(round(v("dt") / state.dt)))
+            ops.append(ir.CustomOperationIR(
+                f"{pop.group_name}_cs{k}", pop.group_name,
+                (ir.Assign(noise, parse_expression(
+                    f"({v('mean') * 1e-9!r} + {v('stdev') * 1e-9!r}*randn())",
+                    allowed=set())),), every=every, when="start"))
+            terms.append(f"{on}*{window}*{noise}")
+        else:
+            raise NotImplementedError(f"current source {kind} is not supported")
+    if not terms:
+        return (), (), (), (), {}
+    names = {x.name for x in extra} | {"t", "dt"}
+    expr = parse_expression(" + ".join(terms), allowed=names,
+                            functions=tuple(ta.name for ta in timed))
+    return tuple(extra), (ir.Assign("i_inj", expr),), tuple(timed), tuple(ops), values
+
+
+def _seq(value):
+    return value.value if hasattr(value, "value") else value
+
+
+# ----------------------------------------------------------------------------- populations
+def _population(state, pop, dt_s: float):
+    ct = pop.celltype
+    name = pop.group_name
+    kind = getattr(ct, "source_kind", None)
+    if kind == "array":
+        return _spike_array(pop, name, dt_s, state.step), (), (), ()
+    values = parameter_values(pop)
+    if kind in HOST_SOURCES and state.host_poisson:
+        return _host_poisson(state, pop, kind, name, values, dt_s), (), (), ()
+    if kind is not None:
+        template = _source_template(kind)
+        return instantiate(template, name, pop.size, values), (), (), ()
+    for var, default in ct.default_initial_values.items():
+        init = pop._initial.get(var)
+        if init is None:
+            init = np.full(pop.size, float(default))
+        values[state_variable_name(ct, var)] = _si(ct, var, init)
+    extra, pre, timed, ops, cs_values = _current_terms(state, pop, dt_s)
+    values.update(cs_values)
+    group = instantiate(neuron_template(ct.model), name, pop.size, values, extra, pre)
+    return group, timed, ops, ()
+
+
+# ----------------------------------------------------------------------------- projections
+def _locate(state, cells: np.ndarray):
+    """(population index, index within it) of global ids."""
+    firsts = np.array([p.first_index_id for p in state.populations])
+    order = np.argsort(firsts)
+    k = order[np.searchsorted(firsts[order], cells, side="right") - 1]
+    return k, cells - firsts[k]
+
+
+def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
+    pre_ids = np.asarray(prj.pre.all_cells, dtype=np.int64)[prj._pre_idx]
+    post_ids = np.asarray(prj.post.all_cells, dtype=np.int64)[prj._post_idx]
+    pre_pop, pre_i = _locate(state, pre_ids)
+    post_pop, post_j = _locate(state, post_ids)
+    out, parts = [], []
+    pairs = sorted(set(zip(pre_pop.tolist(), post_pop.tolist())))
+    attrs = prj._attrs
+    for a, b in pairs:
+        sel = np.flatnonzero((pre_pop == a) & (post_pop == b))
+        src, tgt = state.populations[a], state.populations[b]
+        model = tgt.celltype.model
+        target, factor = model.receptors[prj.receptor_type]
+        offset = src.celltype.spike_time_offset_steps
+        steps = np.round(attrs["delay"][sel] / state.dt).astype(np.int64) + offset
+        steps = np.maximum(steps, 1)
+        gname = f"s{prj.index}_{a}_{b}"
+        conn = ir.FromList(pre_i[sel].astype(np.int64), post_j[sel].astype(np.int64))
+        weights = attrs["weight"][sel] * factor
+        model_eqs = "weight : 1"
+        on_pre = f"{target}_post += weight"
+        init = {"weight": weights}
+        namespace = {}
+        st = prj.synapse_type
+        kind = type(st).__name__
+        if kind == "TsodyksMarkramSynapse":
+            # Tsodyks-Markram short-term plasticity, updated event by event (exact between
+            # events): R recovers with tau_rec, u relaxes to 0 with tau_facil (u = U when
+            # tau_facil is 0)
+            model_eqs += ("\nU : 1\ntau_rec : second\ntau_facil : second\nu_tm : 1\nR_tm : 1"
+                          "\nlast_tm : second")
+            on_pre = (
+                "u_tm = where(tau_facil > 0, u_tm*exp(-(t - last_tm)/where(tau_facil > 0, "
+                "tau_facil, 1*second)), 0)\n"
+                "R_tm = 1 - (1 - R_tm)*exp(-(t - last_tm)/tau_rec)\n"
+                "u_tm = u_tm + U*(1 - u_tm)\n"
+                f"{target}_post += weight*u_tm*R_tm\n"
+                "R_tm = R_tm - u_tm*R_tm\n"
+                "last_tm = t")
+            init.update(U=attrs["U"][sel], tau_rec=attrs["tau_rec"][sel] * 1e-3,
+                        tau_facil=attrs["tau_facil"][sel] * 1e-3,
+                        u_tm=np.zeros(sel.size), R_tm=np.ones(sel.size),
+                        last_tm=np.zeros(sel.size))
+        elif kind != "StaticSynapse":
+            raise NotImplementedError(f"synapse type {kind} is not supported by pyNN.gpuspike "
+                                      "yet")
+        if sel.size and np.all(steps == steps[0]):
+            delay: float | str = float(steps[0]) * dt_s
+            max_delay = None
+        else:
+            model_eqs += "\nd : second"
+            init["d"] = steps * dt_s
+            delay, max_delay = "d", float(max(steps.max(initial=1), 1)) * dt_s
+        post_vars: tuple[str, ...] = (target,)
+        if model.delta_input:
+            # a voltage jump at t + delay is visible at that time: it goes straight into v
+            # (the state sample at t is taken after delivery), unless the cell is refractory
+            gate = "*int(not_refractory_post)" if model.refractory else ""
+            on_pre = on_pre.replace(f"{target}_post += weight", f"v_post += weight{gate}")
+            post_vars = ("v", "not_refractory") if model.refractory else ("v",)
+        syn = synapses(gname, src.group_name, tgt.group_name, model=model_eqs, on_pre=on_pre,
+                       connector=conn, delay=delay, max_delay=max_delay, dt=dt_s,
+                       namespace=namespace, init=init, post_variables=post_vars)
+        out.append(syn)
+        parts.append((gname, sel, factor))
+    prj._engine_parts = [(g, s) for g, s, _ in parts]
+    prj._weight_factor = parts[0][2] if parts else 1.0
+    prj._engine_factors = {g: f for g, _, f in parts}
+    return out
+
+
+def push_projection_attribute(prj, name: str) -> bool:
+    """Write a changed attribute to the engine; False when it needs a rebuild."""
+    state = prj._simulator.state
+    if name == "weight":
+        for g, sel in prj._engine_parts:
+            state.engine.set(g, "weight", prj._attrs["weight"][sel] * prj._engine_factors[g])
+        return True
+    if name in ("U", "tau_rec", "tau_facil"):
+        scale = 1.0 if name == "U" else 1e-3
+        for g, sel in prj._engine_parts:
+            state.engine.set(g, name, prj._attrs[name][sel] * scale)
+        return True
+    return False
+
+
+# ----------------------------------------------------------------------------- network
+def build_network(state) -> ir.NetworkIR:
+    dt_s = state.dt * 1e-3
+    groups, sources, timed, ops, syns, monitors = [], [], [], [], [], []
+    for pop in state.populations:
+        g, ta, op, _ = _population(state, pop, dt_s)
+        (sources if isinstance(g, ir.SpikeArraySourceIR) else groups).append(g)
+        timed += ta
+        ops += op
+        rec = pop.recorder
+        spikes, variables = rec.recorded_variables()
+        rec._engine_variables = (spikes, variables)
+        spikes_name, states_name = rec.monitor_names
+        if spikes:
+            monitors.append(ir.SpikeMonitorIR(spikes_name, pop.group_name))
+        if variables:
+            names = tuple(state_variable_name(pop.celltype, v) for v in variables)
+            monitors.append(ir.StateMonitorIR(states_name, pop.group_name, names,
+                                              every=rec.sampling_steps(), when="synapses",
+                                              order=1))
+    for prj in state.projections:
+        syns += _projection(state, prj, dt_s)
+    return ir.NetworkIR(dt=dt_s, groups=tuple(groups), synapses=tuple(syns),
+                        sources=tuple(sources), timed_arrays=tuple(timed),
+                        monitors=tuple(monitors), operations=tuple(ops),
+                        schedule=ir.SCHEDULE_GENN, precision="float64", seed=state.seed,
+                        name="pynn")
