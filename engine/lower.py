@@ -534,6 +534,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
 
     # -- synapses
     synapse_kernels_groups: list[k.Kernel] = []
+    delivery_before_events = ("synapses" in sched and "thresholds" in sched
+                              and sched.index("synapses") < sched.index("thresholds"))
     for s in net.synapses:
         shape = conn[s.name]
         pre_pop, post_pop = net.population(s.pre), net.population(s.post)
@@ -602,6 +604,12 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         for pw in s.pathways:
             grp = s.pre if pw.source == "pre" else s.post
             r = ring_name(grp, pw.event)
+            if (isinstance(pw.delay, ir.HomogeneousDelay) and pw.delay.steps == 0
+                    and delivery_before_events):
+                raise ModelError(
+                    f"synapses {s.name!r}, pathway {pw.name!r}: a delay of 0 steps cannot be "
+                    "delivered when the schedule runs 'synapses' before 'thresholds' (the "
+                    "events of a step do not exist yet); use a delay of at least one step")
             if isinstance(pw.delay, ir.HeterogeneousDelay):
                 dvar = s.variable(pw.delay.variable)
                 if dvar.dtype not in ("int32", "int64"):

@@ -474,6 +474,21 @@ class Simulation:
             return np.zeros(0), np.zeros((self.B, 0))
         return np.concatenate(rec.times), np.concatenate(rec.chunks, axis=1)
 
+    def take(self, monitor: str) -> SpikeRecord | StateRecord | tuple:
+        """What ``monitor`` recorded so far, then forget it (frontends that move the data
+        into their own structures after each run use this)."""
+        rec = self._recorders[monitor]
+        m = rec.monitor
+        if isinstance(m, ir.StateMonitorIR):
+            out = self.states(monitor)
+        elif isinstance(m, ir.RateMonitorIR):
+            out = self.rates(monitor)
+        else:
+            out = self.spikes(monitor)
+        rec.chunks.clear()
+        rec.times.clear()
+        return out
+
     def _recorder(self, name: str, kind: type) -> _Recorder:
         if name not in self._recorders:
             raise KeyError(f"no monitor named {name!r}; monitors: {sorted(self._recorders)}")

@@ -34,7 +34,7 @@ def test_ring_depth_is_longest_delay_plus_one():
 
 def test_phase_order_follows_schedule():
     a, b, _ = _net()
-    s = synapses("s", "a", "b", on_pre="v_post += 1", dt=DT, post_variables=("v",))
+    s = synapses("s", "a", "b", on_pre="v_post += 1", dt=DT, delay=DT, post_variables=("v",))
     shapes = {"s": ConnShape(3, 2, 2, 1)}
     for schedule in (ir.SCHEDULE_BRIAN2, ir.SCHEDULE_GENN):
         net = ir.NetworkIR(dt=DT, groups=(a, b), synapses=(s,), schedule=schedule)
@@ -99,3 +99,11 @@ def test_threshold_fuses_with_update_only_when_adjacent():
     assert [k.name for k in fused.step_kernels] == ["g_update", "g_spike_reset"]
     assert [k.name for k in apart.step_kernels] == ["g_update", "g_threshold",
                                                     "g_spike_reset"]
+
+
+def test_zero_delay_before_thresholds_is_an_error():
+    a, b, _ = _net()
+    s = synapses("s", "a", "b", on_pre="v_post += 1", dt=DT, post_variables=("v",))
+    net = ir.NetworkIR(dt=DT, groups=(a, b), synapses=(s,), schedule=ir.SCHEDULE_GENN)
+    with pytest.raises(ModelError, match="at least one step"):
+        lower(net, {"s": ConnShape(3, 2, 2, 1)})

@@ -82,3 +82,14 @@ def test_get_shapes_with_batches(engine):
     np.testing.assert_array_equal(sim.get("g", "v")[2], [8, 9, 10, 11])
     with pytest.raises(KeyError, match="no variable"):
         sim.get("g", "nope")
+
+
+def test_take_returns_and_clears(engine):
+    g = neuron_group("g", 3, "dv/dt = 2000/second : 1", threshold="v > 1", reset="v = 0")
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(g,), monitors=(ir.SpikeMonitorIR("m", "g"),)),
+                   engine, 20)
+    first = sim.take("m")
+    assert len(first.i) == 3 * 3  # spikes at steps 5, 11, 17
+    assert len(sim.spikes("m").i) == 0
+    sim.run(6)
+    assert len(sim.take("m").i) == 3
