@@ -2,8 +2,11 @@
 
 ``import gpuspike`` registers the device in ``brian2.devices.device.all_devices`` (lazily:
 when Brian2 is imported, not before). Modules: :mod:`.device` (the device and its
-``network_run``), :mod:`.objects` (Brian2 objects -> NetworkIR), :mod:`.translate`
-(abstract code -> IR statements), :mod:`.results` (state and recordings back to Brian2),
+``network_run``), :mod:`.objects` (Brian2 objects -> NetworkIR: the walk over the
+schedule), with :mod:`.neurons`, :mod:`.synaptic`, :mod:`.monitors` (one kind of object
+each), :mod:`.schedule` (clocks and slots), :mod:`.binding` and :mod:`.fingerprint`;
+:mod:`.translate` (abstract code -> IR statements), :mod:`.names` (Brian2 names -> IR
+names, linked variables), :mod:`.results` (state and recordings back to Brian2),
 :mod:`.suite` (Brian2's own test suite on the device).
 """
 

@@ -41,7 +41,6 @@ from gpuspike.engine.runtime import Simulation
 
 from .objects import PER_STEP_TEMPLATES, Binding, build_network, fingerprint
 from .results import Written, pull_state, push_state, write_monitors
-from .translate import var_name
 
 logger = get_logger(__name__)
 
@@ -367,7 +366,7 @@ def _sample(sim: Simulation, hosts: list[tuple], step: int, after: bool) -> None
         mon.resize(old + 1)
         mon.variables["t"].get_value()[old] = step * sim.net.dt
         for var in variables:
-            mon.variables[var].get_value()[old, :] = sim.get(owner, var_name(var))[idx]
+            mon.variables[var].get_value()[old, :] = sim.get(owner, var)[idx]
 
 
 def _warn_host_monitors(hosts: list[tuple]) -> None:

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 from gpuspike.engine.runtime import Simulation
 
-from .objects import Binding
-from .translate import var_name
+from .binding import Binding
 
 
 @dataclass
@@ -194,7 +193,7 @@ def _append_events(mon: Any, i: np.ndarray, t: np.ndarray, values: dict[str, np.
         elif var == "t":
             arr[old:] = t
         else:
-            arr[old:] = values[var_name(var)]
+            arr[old:] = values[var]
 
 
 def _append_states(mon: Any, t: np.ndarray, values: dict[str, np.ndarray]) -> None:
@@ -202,8 +201,8 @@ def _append_states(mon: Any, t: np.ndarray, values: dict[str, np.ndarray]) -> No
     mon.resize(old + len(t))
     mon.variables["t"].get_value()[old:] = t
     for var in mon.record_variables:
-        if var_name(var) in values:  # absent: nothing recorded (record=False)
-            mon.variables[var].get_value()[old:, :] = values[var_name(var)]
+        if var in values:  # absent: nothing recorded (record=False)
+            mon.variables[var].get_value()[old:, :] = values[var]
 
 
 def _append_rates(mon: Any, t: np.ndarray, rate: np.ndarray) -> None:

@@ -8,7 +8,7 @@ way (Brian2's preference plugin, ``fail_for_not_implemented=True``: an
 
 Usage::
 
-    python -m gpuspike.brian2_backend.suite            # all of it (225 tests)
+    python -m gpuspike.brian2_backend.suite            # all of it (216 tests)
     python -m gpuspike.brian2_backend.suite --subset ci
     python -m gpuspike.brian2_backend.suite -k refractory --json out.json
 
@@ -29,13 +29,10 @@ from typing import Any
 CI_MODULES = ("test_neurongroup.py", "test_monitor.py", "test_refractory.py",
               "test_spikegenerator.py", "test_poissongroup.py", "test_poissoninput.py",
               "test_network.py", "test_subgroup.py", "test_timedarray.py",
-              "test_synapses.py")
+              "test_synapses.py", "test_functions.py")
 #: Tests of those modules that fail by design (UnsupportedFeature): left out of the CI
 #: subset so that it exits 0; the full suite still reports them.
-CI_KNOWN_FAILURES = ("test_linked_subexpression_2", "test_linked_subexpression_3",
-                     "test_linked_var_in_reset", "test_subgroup_summed_variable",
-                     "test_summed_variable_pre_and_post", "test_summed_variables_subgroups",
-                     "to_synapses")
+CI_KNOWN_FAILURES = ("to_synapses", "test_user_defined_function")
 
 
 class _Collector:

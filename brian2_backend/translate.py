@@ -11,9 +11,11 @@ Brian2                           IR
 ===============================  ===========================================================
 ``Constant``                     its value (a number)
 ``ArrayVariable`` of the group   the IR variable of the same name (``x_pre`` / ``x_post``
-                                 through ``_presynaptic_idx`` / ``_postsynaptic_idx``;
-                                 names the engine reserves, ``A``, get a suffix)
-linked variable                  the group's IR linked variable (read-only)
+                                 through ``_presynaptic_idx`` / ``_postsynaptic_idx``)
+linked variable                  the group's IR linked variable (written only where it
+                                 maps elements one to one, see :mod:`.names`)
+linked subexpression             Brian2's copy of the subexpression, over the group's
+                                 IR linked variables for the state it reads
 shared (scalar) variable         its current value, when no per-step code writes it; else
                                  an IR shared variable of the group
 ``i`` of a neuron group          ``i`` (``j`` through ``_postsynaptic_idx``); for a
@@ -45,51 +47,14 @@ from gpuspike.bridge import ir
 from gpuspike.bridge.errors import UnsupportedFeature
 from gpuspike.bridge.expressions import FUNCTIONS, _RandomDraw, binomial, parse_expression
 
+from .names import elementwise_link, ir_name, link_names, root_group
+
 #: Brian2 index names -> IR suffix of a variable read through them.
 INDEX_SUFFIX = {"_idx": "", "_sub_idx": "", "_presynaptic_idx": "_pre",
                 "_postsynaptic_idx": "_post"}
 LOCAL_PREFIX = "_L_"
 #: Functions the bridge parser knows; everything else must be handled here.
 _KNOWN = FUNCTIONS | {"timestep"}
-
-
-#: Brian2 variable names that the engine's generated code uses for itself.
-# NOTE: engine issue: the NumPy kernels take their arrays as ``A`` and NumPy as ``np``; a
-# model variable of that name shadows them. Renamed here until the engine reserves them.
-ENGINE_RESERVED = frozenset({"A", "np"})
-
-
-def var_name(name: str) -> str:
-    """The IR name of the Brian2 variable ``name`` (itself, unless the engine reserves it;
-    Brian2 names never start with ``_``, the suffix cannot clash with a subexpression's
-    ``_pre``/``_post`` reading either)."""
-    return f"{name}_gsvar" if name in ENGINE_RESERVED else name
-
-
-def ir_name(name: str) -> str:
-    """A Brian2 object name as an IR name: an identifier without ``__``."""
-    out = "".join(c if c.isalnum() or c == "_" else "_" for c in name)
-    while "__" in out:
-        out = out.replace("__", "_")
-    if not out or not (out[0].isalpha() or out[0] == "_"):
-        out = "g" + out
-    return out.strip("_") or "g"
-
-
-def ir_dtype(dtype: Any) -> str:
-    """IR dtype of a Brian2 variable dtype; floats follow the network precision."""
-    d = np.dtype(dtype)
-    if d.kind == "f":
-        return "float"
-    if d.kind == "b":
-        return "bool"
-    if d == np.int64:
-        return "int64"
-    if d == np.uint32:
-        return "uint32"
-    if d.kind in "iu":
-        return "int32" if d.itemsize <= 4 else "int64"
-    raise UnsupportedFeature(f"variables of dtype {d}")
 
 
 @dataclass
@@ -125,15 +90,6 @@ class Context:
     synaptic: bool = False
     #: Brian2 scalar variables written by per-step code (cannot be baked as numbers)
     written_scalars: frozenset[int] = frozenset()
-
-
-def root_group(group: Any) -> Any:
-    """The NeuronGroup that owns a subgroup's memory (the group itself otherwise)."""
-    from brian2.groups.subgroup import Subgroup
-
-    while isinstance(group, Subgroup):
-        group = group.source
-    return group
 
 
 class BlockTranslator:
@@ -182,14 +138,14 @@ class BlockTranslator:
                     raise UnsupportedFeature(
                         f"{self.ctx.what}: reads the shared variable {var.name!r} of "
                         f"{owner.name!r}, which per-step code writes")
-                return sympy.Symbol(var_name(var.name))  # an IR shared variable
+                return sympy.Symbol(var.name)  # an IR shared variable
             index = self.indices.get(key, "_idx")
             own = self.ctx.sides.get("_idx")
             if not self.ctx.synaptic and root_group(owner).name != own.name:
-                for linked in sorted(getattr(own, "_linked_variables", ())):
+                for linked, name in link_names(own).items():
                     if (own.variables.get(linked) is var
                             and own.variables.indices[linked] == index):
-                        return sympy.Symbol(var_name(linked))  # the group's linked variable
+                        return sympy.Symbol(name)  # the group's linked variable
             suffix = INDEX_SUFFIX.get(index)
             expected = self.ctx.sides.get(index)
             if suffix is None or expected is None:
@@ -206,7 +162,7 @@ class BlockTranslator:
                 return sympy.Symbol("i")
             if var.name == "i" and suffix:
                 return sympy.Symbol("i" if suffix == "_pre" else "j")
-            return sympy.Symbol(var_name(var.name) + suffix)
+            return sympy.Symbol(var.name + suffix)
         raise UnsupportedFeature(f"{self.ctx.what}: name {key!r} of kind "
                                  f"{type(var).__name__}")
 
@@ -225,17 +181,22 @@ class BlockTranslator:
             if root_group(var.owner).name != own.name:
                 raise UnsupportedFeature(f"{self.ctx.what}: writes the shared variable "
                                          f"{var.name!r} of another group")
-            return var_name(var.name), None, var
-        if not self.ctx.synaptic and root_group(var.owner).name != own.name:
-            raise UnsupportedFeature(
-                f"{self.ctx.what}: writes the linked variable {key!r} (linked variables are "
-                "read-only on the gpuspike engine; write the variable it links to)")
+            return var.name, None, var
         sym = self.resolve(key)
+        if not self.ctx.synaptic and root_group(var.owner).name != own.name:
+            linked = next((n for n, ir_n in link_names(own).items()
+                           if ir_n == getattr(sym, "name", None)), None)
+            if linked is None or not elementwise_link(own, linked):
+                raise UnsupportedFeature(
+                    f"{self.ctx.what}: writes the linked variable {key!r} through an index "
+                    "(only linked variables without `index=` to a group of the same size "
+                    "can be written on the gpuspike engine; write the variable it links to)")
+            return sym.name, None, var  # writes the linked group's variable
         if not isinstance(sym, sympy.Symbol) or sym.name in ("i", "j", "t"):
             raise UnsupportedFeature(f"{self.ctx.what}: cannot write to {key!r}")
         index = self.indices.get(key, "_idx")
         side = {"_presynaptic_idx": "pre", "_postsynaptic_idx": "post"}.get(index)
-        return (var_name(var.name) if side else sym.name), side, var
+        return (var.name if side else sym.name), side, var
 
     # -- expressions
     def expression(self, text: str) -> sympy.Basic:
@@ -343,6 +304,22 @@ class BlockTranslator:
         if cond is not None and cond.name not in self.override:
             stmt = ir.Conditional(sympy.Symbol(cond.name), (stmt,))
         return stmt
+
+
+def runner_block(r: Any, ctx: Context, key: Any = None) -> tuple[BlockTranslator, str]:
+    """A translator for the code object the device captured for the runner ``r``, and
+    its abstract code (block ``key``, else the first)."""
+    if getattr(r, "codeobj", None) is None:  # nothing to run (e.g. no differential eqs)
+        return BlockTranslator(ctx, {}, {}), ""
+    cap = getattr(r.codeobj, "_gs_captured", None)
+    if cap is None:
+        raise UnsupportedFeature(f"{r.name!r}: its code object was not made by the gpuspike "
+                                 "device (was the device set before the objects were created?)")
+    tr = BlockTranslator(ctx, cap.variables, cap.variable_indices,
+                         frozenset(cap.override_conditional_write or ()))
+    code = cap.abstract_code.get(key, "") if key is not None else next(
+        iter(cap.abstract_code.values()), "")
+    return tr, code
 
 
 def _side_uniform(expr: sympy.Basic, side: str) -> bool:

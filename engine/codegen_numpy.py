@@ -283,6 +283,12 @@ class NumpyKernelPrinter:
         return out
 
     # -- statements
+    def whole_array(self, array: str, index: k.Index) -> bool:
+        """Element kernels over a whole array use it directly (views, no gathers); over a
+        part of it (a range, a shared value) they index like the other domains."""
+        return (self.element_mode and isinstance(index, str) and index == "elem"
+                and self.arrays[array].size == self.domain.size)
+
     def index(self, array: str, index: k.Index) -> str:
         a = self.arrays[array]
         if isinstance(index, str):
@@ -297,8 +303,7 @@ class NumpyKernelPrinter:
         for st in stmts:
             if isinstance(st, k.Load):
                 a = self.arrays[st.array]
-                if (self.element_mode and isinstance(st.index, str)
-                        and st.index == "elem"):
+                if self.whole_array(st.array, st.index):
                     src = f"A['{st.array}']"
                 else:
                     src = f"A['{st.array}'].reshape(-1)[{self.index(st.array, st.index)}]"
@@ -314,7 +319,7 @@ class NumpyKernelPrinter:
                     out.append(f"{ind}{st.local} = np.where({mask}, {val}, {st.local})")
             elif isinstance(st, k.Store):
                 val = self.expr(st.expr)
-                if self.element_mode and isinstance(st.index, str) and st.index == "elem":
+                if self.whole_array(st.array, st.index):
                     a = self.arrays[st.array]
                     if a.batched:
                         out.append(f"{ind}A['{st.array}'][...] = {val}")

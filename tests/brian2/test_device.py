@@ -240,7 +240,7 @@ def test_unsupported_feature_names_the_object(on_device):
         G1 = NeuronGroup(3, "x : 1")
         G2 = NeuronGroup(3, "x_linked : 1 (linked)\ny : 1", threshold="y > 1",
                          reset="x_linked += 1", name="writes_linked")
-        G2.x_linked = linked_var(G1, "x")
+        G2.x_linked = linked_var(G1, "x", index=np.array([2, 1, 0]))  # written: refused
         run(1 * ms)
 
     with pytest.raises(NotImplementedError, match="writes_linked.*linked variable") as err:

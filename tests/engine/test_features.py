@@ -465,3 +465,13 @@ def test_writing_a_linked_variable_writes_its_target(engine):
                              update=parse_statements("vl = vl * 10"))
     sim = simulate(ir.NetworkIR(dt=DT, groups=(src, other)), engine, 2)
     np.testing.assert_array_equal(sim.get("src", "v"), [100, 200, 300])
+
+
+def test_summed_range_starting_at_zero_leaves_the_rest(engine):
+    g = neuron_group("g", 4, "I : 1", init={"I": np.array([5.0, 5.0, 5.0, 5.0])})
+    h = neuron_group("h", 1, "v : 1", init={"v": np.array([2.0])})
+    s = ir.SynapseGroupIR("s", "h", "g", ir.FromList(np.array([0, 0]), np.array([0, 1])),
+                          summed=(ir.SummedVariableIR("I", parse_expression("v_pre"), "post",
+                                                      (0, 2)),))
+    sim = simulate(ir.NetworkIR(dt=DT, groups=(g, h), synapses=(s,)), engine, 1)
+    np.testing.assert_array_equal(sim.get("g", "I"), [2, 2, 5, 5])
