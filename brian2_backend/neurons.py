@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import sympy
 from gpuspike.bridge import ir
+from gpuspike.bridge.passes import specialise_flag
 from gpuspike.bridge.errors import UnsupportedFeature
 
 from .binding import Binding
@@ -133,6 +134,8 @@ def add_neuron_runner(o: Any, g: GroupDraft, ctx: Context, order: int) -> None:
                 # is Brian2's `timestep(t - lastspike, dt) >= timestep(ref, dt)`
                 stmts = [st for st in stmts if not (isinstance(st, ir.Assign)
                                                     and st.target == "not_refractory")]
+            # int(not_refractory) factors -> two branches whose constants fold
+            stmts = list(specialise_flag(stmts, "not_refractory"))
         g.update += stmts
     elif isinstance(o, Thresholder):
         ev = g.events.setdefault(o.event, {})

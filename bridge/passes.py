@@ -102,6 +102,34 @@ def is_side_uniform(expr: sympy.Basic, side: str, constants: Iterable[str] = ())
     return not any(_is_random(f) for f in expr.atoms(sympy.Function))
 
 
+def specialise_flag(statements: Sequence[Statement], flag: str) -> tuple[Statement, ...]:
+    """Split statements that use ``int(flag)`` as a 0/1 factor into two branches.
+
+    Brian2 multiplies the derivative of ``(unless refractory)`` variables by
+    ``int(not_refractory)``; integrated exactly that puts the factor inside ``exp(...)``,
+    evaluated per element and step. Since the factor is 0 or 1,
+    ``if flag: <statements with 1> else: <statements with 0>`` is the same computation,
+    and in each branch the constants fold again. Statements up to the last assignment of
+    ``flag`` itself stay in front.
+    """
+    from .expressions import int_
+
+    sym = sympy.Symbol(flag)
+    factors = (int_(sym), sympy.Piecewise((1, sym), (0, True)))
+    last = max((n for n, st in enumerate(statements)
+                if isinstance(st, Assign) and st.target == flag), default=-1)
+    head, tail = tuple(statements[:last + 1]), tuple(statements[last + 1:])
+    uses = any(isinstance(st, (Assign, Accumulate)) and any(st.expr.has(f) for f in factors)
+               for st in walk_statements(tail))
+    if not uses:
+        return tuple(statements)
+
+    def branch(value: int) -> tuple[Statement, ...]:
+        return substitute(tail, {f: sympy.Integer(value) for f in factors})
+
+    return (*head, Conditional(sym, branch(1), branch(0)))
+
+
 def walk_statements(statements: Iterable[Statement]) -> Iterator[Statement]:
     """Every statement, depth first, conditionals before their bodies."""
     for stmt in statements:
