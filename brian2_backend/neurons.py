@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import sympy
 from gpuspike.bridge import ir
-from gpuspike.bridge.passes import specialise_flag
 from gpuspike.bridge.errors import UnsupportedFeature
+from gpuspike.bridge.passes import specialise_flag
 
 from .binding import Binding
 from .names import elementwise_link, ir_dtype, ir_name, link_names, root_group
