@@ -237,6 +237,8 @@ class CudaKernelPrinter:
         out = ["    const int _b_ = blockIdx.y;"]
         ind = "    "
         if dom.delay_array is not None:
+            # TODO(perf): issue 2 follow-up: a dendritic delay ring for pathways that only
+            # accumulate would avoid scanning every delay slot with a per-synapse check.
             out.append(f"    for (int _d = 0; _d <= {dom.max_delay}; ++_d) {{")
             ind = "        "
             delay = "_d"
@@ -310,6 +312,8 @@ class CudaKernelPrinter:
                     out += self.block(st.orelse, depth + 1)
                 out.append(f"{ind}}}")
             elif isinstance(st, k.PushEvent):
+                # TODO(perf): issue 2 follow-up: warp-aggregated or block-compacted appends
+                # (one atomic per block as GeNN does); measure on a GPU first.
                 out += [f"{ind}{{  // emit: append to this step's event list",
                         f"{ind}    const int _sl = (int)(_step_ % {st.depth});",
                         f"{ind}    const int _pos = atomicAdd(&{st.ring}_count[_sl * {self.B} "
