@@ -1,0 +1,196 @@
+"""A trainable EventProp network on the numpy or cupy engine (the training loop's model).
+
+Holds the learnable arrays (``"<pre>-><post>.w"``: weights ``w[post, pre]``;
+``"<pre>-><post>.d"``: delays in seconds, rounded to steps when used), runs forward, loss and
+backward on a :class:`~gpuspike.engine.training.protocol.Batch`, and keeps the per-neuron
+spike counts of the epoch for weight lifting: after each epoch, every incoming learnt weight
+of a hidden neuron that never fired is raised by ``lift`` (Nowotny et al. 2025's remedy for
+silent neurons, which exact gradients cannot revive).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from gpuspike.bridge.errors import ModelError
+from gpuspike.bridge.training_ir import SPIKE_LOSSES, EventPropIR
+from gpuspike.engine.training.protocol import Batch, StepResult
+
+from .backward import Gradients, backward
+from .forward import ForwardTape, forward
+from .losses import LossTerms, spike_count_reg, spike_loss, voltage_loss
+
+
+def _array_module(engine: str | ModuleType) -> ModuleType:
+    if isinstance(engine, ModuleType):
+        return engine
+    from gpuspike.engine.backend import select_backend
+
+    backend = select_backend(engine)
+    if backend.name == "cupy":  # pragma: no cover - GPU only
+        import cupy
+
+        return cupy
+    return np
+
+
+class EventPropNetwork:
+    """The :class:`~gpuspike.engine.training.protocol.Trainable` EventProp model.
+
+    Parameters
+    ----------
+    ir : EventPropIR
+        The validated network.
+    params : mapping
+        Initial host arrays: ``"<proj>.w"`` for every projection, ``"<proj>.d"`` (seconds)
+        for every projection with delays.
+    engine : str or module
+        ``"auto"``, ``"numpy"``, ``"cupy"`` or an array module.
+    dtype : numpy dtype
+        Float type of states and parameters (float32 for speed, float64 for checks).
+    lift : float
+        Added after each epoch to the learnt input weights of hidden neurons that never
+        fired during it (0 disables).
+    """
+
+    def __init__(self, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
+                 engine: str | ModuleType = "auto", dtype: Any = np.float32,
+                 lift: float = 0.0) -> None:
+        self.ir = ir
+        self.xp = _array_module(engine)
+        self.dtype = np.dtype(dtype)
+        self.lift = lift
+        self.n_inputs = ir.input.size
+        self.n_steps = ir.n_steps
+        self.dt = ir.dt
+        self.params: dict[str, Any] = {}
+        self.frozen: dict[str, Any] = {}
+        for q in ir.projections:
+            shape = (ir.population(q.post).size, ir.population(q.pre).size)
+            for suffix, learnt, needed in ((".w", q.learn_weight, True),
+                                           (".d", q.learn_delay, q.has_delays)):
+                if not needed:
+                    continue
+                key = q.name + suffix
+                if key not in params:
+                    raise ModelError(f"missing initial values for {key!r}")
+                value = np.asarray(params[key], dtype=self.dtype)
+                if value.shape != shape:
+                    raise ModelError(f"{key!r} has shape {value.shape}, expected {shape} "
+                                     "(post, pre)")
+                (self.params if learnt else self.frozen)[key] = self.xp.asarray(value)
+        self._epoch_counts: dict[str, Any] = {}
+        self.last_tape: ForwardTape | None = None
+
+    # -- parameters ------------------------------------------------------------------------
+    def _get(self, key: str) -> Any:
+        return self.params[key] if key in self.params else self.frozen[key]
+
+    def weights(self) -> dict[str, Any]:
+        return {q.name: self._get(q.name + ".w") for q in self.ir.projections}
+
+    def delay_steps(self) -> dict[str, Any]:
+        """Delays rounded to steps and clamped to ``[0, max_delay_steps]``."""
+        xp = self.xp
+        return {q.name: xp.clip(xp.rint(self._get(q.name + ".d") / self.dt), 0,
+                                q.max_delay_steps).astype(xp.int64)
+                for q in self.ir.projections if q.has_delays}
+
+    # -- passes ----------------------------------------------------------------------------
+    def _forward_loss(self, batch: Batch, raster_example: int | None = None
+                      ) -> tuple[ForwardTape, LossTerms, Any]:
+        xp = self.xp
+        inputs = xp.asarray(batch.inputs, dtype=self.dtype)
+        if inputs.shape[0] != self.n_steps or inputs.shape[2] != self.n_inputs:
+            raise ModelError(
+                f"batch inputs have shape {tuple(inputs.shape)}, the network expects "
+                f"({self.n_steps}, batch, {self.n_inputs}); bin the data with the network's "
+                "dt and n_steps")
+        tape = forward(xp, self.ir, self.weights(), self.delay_steps(), inputs,
+                       raster_example=raster_example)
+        spec, out = self.ir.loss, self.ir.population(self.ir.output).neuron
+        labels = xp.asarray(batch.labels)
+        if spec.kind in SPIKE_LOSSES:
+            terms = spike_loss(xp, spec, tape.first_step, labels, self.dt, self.n_steps)
+        else:
+            terms = voltage_loss(xp, spec, tape.v_out, labels, self.dt, out.tau_m)
+        return tape, terms, inputs
+
+    def gradients(self, batch: Batch) -> tuple[LossTerms, Gradients, ForwardTape]:
+        """Loss terms and exact gradients of the mean loss over ``batch``."""
+        tape, terms, inputs = self._forward_loss(batch)
+        kick = None
+        spec = self.ir.loss
+        if spec.reg_upper or spec.reg_lower:
+            kick = {name: spike_count_reg(c, spec, c.shape[0]) for name, c in tape.counts.items()
+                    if name != self.ir.output}
+        grads = backward(self.xp, self.ir, self.weights(), self.delay_steps(), inputs, tape,
+                         terms, kick)
+        return terms, grads, tape
+
+    def _result(self, batch: Batch, terms: LossTerms, tape: ForwardTape,
+                grads: dict[str, Any] | None, skipped: int = 0) -> StepResult:
+        xp = self.xp
+        pred = _host(xp, terms.predictions)
+        labels = _host(xp, xp.asarray(batch.labels))
+        correct = int((pred == labels).sum()) if labels.ndim == 1 else 0
+        spn = {name: float(c.mean()) for name, c in tape.counts.items()}
+        return StepResult(float(terms.values.mean()), correct, batch.size, pred, grads, spn,
+                          {"grazing_skipped": float(skipped)})
+
+    def loss_and_grad(self, batch: Batch) -> StepResult:
+        terms, g, tape = self.gradients(batch)
+        for name, c in tape.counts.items():
+            total = c.sum(axis=0)
+            self._epoch_counts[name] = self._epoch_counts.get(name, 0) + total
+        grads = {}
+        for q in self.ir.projections:
+            if q.name + ".w" in self.params:
+                grads[q.name + ".w"] = g.weight[q.name]
+            if q.name + ".d" in self.params:
+                grads[q.name + ".d"] = g.delay[q.name]
+        return self._result(batch, terms, tape, grads, g.skipped)
+
+    def evaluate(self, batch: Batch) -> StepResult:
+        tape, terms, _ = self._forward_loss(batch)
+        return self._result(batch, terms, tape, None)
+
+    def raster(self, batch: Batch, example: int = 0) -> dict[str, list[tuple[int, Any]]]:
+        """Spike steps and neuron indices of one example, per spiking population."""
+        tape, _, _ = self._forward_loss(batch, raster_example=example)
+        return {k: [(n, _host(self.xp, idx)) for n, idx in v] for k, v in tape.raster.items()}
+
+    def after_epoch(self) -> dict[str, float]:
+        lifted = 0
+        if self.lift:
+            for q in self.ir.projections:
+                key = q.name + ".w"
+                counts = self._epoch_counts.get(q.post)
+                if key not in self.params or counts is None or q.post == self.ir.output:
+                    continue
+                silent = counts == 0
+                lifted += int(silent.sum())
+                self.params[key] += self.lift * silent[:, None].astype(self.dtype)
+        silent_total = sum(int((c == 0).sum()) for name, c in self._epoch_counts.items()
+                           if name != self.ir.output)
+        self._epoch_counts = {}
+        return {"silent_neurons": float(silent_total), "lifted": float(lifted)}
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: _host(self.xp, v) for k, v in {**self.params, **self.frozen}.items()}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        for k, v in state.items():
+            target = self.params if k in self.params else self.frozen
+            if k not in target:
+                raise ModelError(f"checkpoint holds {k!r}, which this network does not have")
+            target[k][...] = self.xp.asarray(v, dtype=self.dtype)
+
+
+def _host(xp: ModuleType, a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") and xp is not np else np.asarray(a)
