@@ -25,6 +25,8 @@ from gpuspike.datasets.fsdd import parse_fsdd_name
 
 #: default cache folder of encoded spikes
 DEFAULT_CACHE = Path("~/.cache/gpuspike/encode")
+#: class names of spoken digits, written to ``extra/keys`` (label ``d`` is ``DIGIT_NAMES[d]``)
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,9 @@ def encode_directory(
 
     Labels and speakers come from FSDD names ``{digit}_{speaker}_{index}.wav`` (speaker id =
     position in the sorted speaker names, stored in ``extra/meta_info/speaker_names``);
-    other names get label and speaker ``-1``. ``extra/keys`` holds the file names.
+    other names get label and speaker ``-1``. As in the real SHD, ``extra/keys`` holds the
+    class names (:data:`DIGIT_NAMES`, ``"zero"`` .. ``"nine"``); the file name of each sample
+    goes to ``extra/files`` (read it back with ``read_shd(out_h5, keys="files")``).
 
     Parameters
     ----------
@@ -214,5 +218,11 @@ def encode_directory(
         n_channels=config.channels,
         keys=[f.name for f in files],
     )
-    write_shd(out_h5, dataset, meta_info={"speaker_names": speaker_names})
+    write_shd(
+        out_h5,
+        dataset,
+        meta_info={"speaker_names": speaker_names},
+        class_names=DIGIT_NAMES,
+        files=[f.name for f in files],
+    )
     return result

@@ -6,8 +6,13 @@ The layout (Cramer et al. 2020, https://zenkelab.org/datasets/) is::
     spikes/units    per-sample channel indices (variable-length int arrays)
     labels          class of each sample
     extra/speaker   speaker id of each sample          (optional here)
-    extra/keys      strings                             (optional here)
+    extra/keys      class names: label i is named keys[i] (optional here)
+    extra/files     source file name of each sample    (ours, optional; not in the real SHD)
     extra/meta_info group of per-speaker information    (optional, ignored)
+
+In the real SHD ``extra/keys`` holds the 20 class names ("english-zero" ... "german-nine"),
+one per label, not one per sample; :func:`write_shd` keeps that meaning and stores
+per-sample file names, when there are any, in ``extra/files``.
 
 The real SHD cannot be downloaded in CI; put ``shd_train.h5`` / ``shd_test.h5`` (gunzipped)
 anywhere and pass the path. Besides h5py's variable-length arrays the reader accepts fixed
@@ -76,7 +81,9 @@ def _as_str(x: object) -> str:
     return x.decode("utf-8") if isinstance(x, bytes) else str(x)
 
 
-def read_shd(path: str | os.PathLike, n_channels: int | None = None) -> SpikeDataset:
+def read_shd(
+    path: str | os.PathLike, n_channels: int | None = None, keys: str = "classes"
+) -> SpikeDataset:
     """Read an SHD-layout h5 file into a :class:`SpikeDataset`.
 
     Parameters
@@ -86,6 +93,10 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None) -> SpikeDat
     n_channels : int, optional
         Channel count. When not given: the file's ``n_channels`` attribute (written by
         :func:`write_shd`), else ``max(unit) + 1`` over all samples, else 700 (no events).
+    keys : {"classes", "files"}, optional
+        What ``SpikeDataset.keys`` gets: ``"classes"`` (default) the class names of
+        ``extra/keys`` (empty when absent); ``"files"`` the per-sample file names of
+        ``extra/files`` (what :func:`gpuspike.datasets.fsdd.fsdd_takes` needs).
 
     Returns
     -------
@@ -97,8 +108,11 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None) -> SpikeDat
     ------
     DatasetError
         If the file is missing, is not an h5 file, or lacks a required key (the message
-        names it), or the arrays disagree in length.
+        names it), or the arrays disagree in length, or ``keys="files"`` and the file has
+        no ``extra/files``.
     """
+    if keys not in ("classes", "files"):
+        raise DatasetError(f"keys must be 'classes' or 'files', got {keys!r}")
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"no SHD file at {path}; give the path of an existing .h5 file")
@@ -125,8 +139,19 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None) -> SpikeDat
             if "extra/speaker" in f
             else np.full(n, -1, dtype=np.int64)
         )
-        keys = [_as_str(k) for k in f["extra/keys"][()]] if "extra/keys" in f else []
+        source = "extra/keys" if keys == "classes" else "extra/files"
+        if keys == "files" and source not in f:
+            raise DatasetError(
+                f"{path} has no extra/files (per-sample file names); files written by "
+                "write_shd with per-sample keys or by encode_directory have it, the real "
+                "SHD does not: read it with keys='classes'"
+            )
+        names = [_as_str(k) for k in f[source][()]] if source in f else []
         attr_channels = f.attrs.get("n_channels")
+    if keys == "files" and len(names) != n:
+        raise DatasetError(
+            f"{path}: extra/files has {len(names)} names for {n} samples; it needs one per sample"
+        )
     if len(times) != n or len(units) != n or len(speakers) != n:
         raise DatasetError(
             f"{path}: spikes/times ({len(times)}), spikes/units ({len(units)}), labels ({n}) "
@@ -150,7 +175,7 @@ def read_shd(path: str | os.PathLike, n_channels: int | None = None) -> SpikeDat
                 f"{path}: sample {i} has units outside [0, {n_channels}); pass a larger "
                 "n_channels or check the file"
             )
-    return SpikeDataset(times, units, labels, speakers, int(n_channels), keys)
+    return SpikeDataset(times, units, labels, speakers, int(n_channels), names)
 
 
 def write_shd(
@@ -159,8 +184,17 @@ def write_shd(
     time_dtype: np.dtype | type = np.float32,
     compression: str | None = "gzip",
     meta_info: dict[str, list[str]] | None = None,
+    class_names: list[str] | None = None,
+    files: list[str] | None = None,
 ) -> None:
     """Write a :class:`SpikeDataset` in the SHD layout with variable-length arrays.
+
+    ``extra/keys`` gets the class names and ``extra/files`` the per-sample file names.
+    When not passed they come from ``dataset.keys``: keys with one entry per sample are
+    taken for file names (the in-memory convention of :mod:`gpuspike.datasets.fsdd` and
+    :mod:`gpuspike.datasets.augment`), other keys for class names (as :func:`read_shd`
+    returns them). A dataset with as many class names as samples is ambiguous: pass
+    ``class_names`` then. Without class names ``extra/keys`` is not written.
 
     Parameters
     ----------
@@ -175,10 +209,29 @@ def write_shd(
         h5py compression of the fixed-size datasets.
     meta_info : dict of str to list of str, optional
         String lists written to ``extra/meta_info/<name>`` (e.g. ``speaker_names``).
+    class_names : list of str, optional
+        Name of each class, ``class_names[label]``; written to ``extra/keys``.
+    files : list of str, optional
+        Source file of each sample; written to ``extra/files``.
+
+    Raises
+    ------
+    DatasetError
+        If ``files`` does not have one name per sample.
     """
     time_dtype = np.dtype(time_dtype)
     unit_dtype = np.uint16 if dataset.n_channels <= np.iinfo(np.uint16).max else np.uint32
     n = len(dataset)
+    keys = list(dataset.keys)
+    per_sample = n > 0 and len(keys) == n
+    if class_names is None and not per_sample and keys:
+        class_names = keys
+    if files is None and per_sample and keys != list(class_names or []):
+        files = keys
+    if files is not None and len(files) != n:
+        raise DatasetError(
+            f"files has {len(files)} names for {n} samples; pass one file name per sample"
+        )
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with h5py.File(path, "w") as f:
         f.attrs["n_channels"] = int(dataset.n_channels)
@@ -195,11 +248,13 @@ def write_shd(
         extra.create_dataset(
             "speaker", data=np.asarray(dataset.speakers, dtype=np.int32), compression=compression
         )
-        extra.create_dataset(
-            "keys",
-            data=np.array(list(dataset.keys), dtype=object),
-            dtype=h5py.string_dtype("utf-8"),
-        )
+        for name, values in (("keys", class_names), ("files", files)):
+            if values is not None:
+                extra.create_dataset(
+                    name,
+                    data=np.array([str(v) for v in values], dtype=object),
+                    dtype=h5py.string_dtype("utf-8"),
+                )
         if meta_info:
             meta = extra.create_group("meta_info")
             for name, values in meta_info.items():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
+import h5py
 import numpy as np
 import pytest
 from scipy.io import wavfile
 
 from gpuspike.cli import main
 from gpuspike.datasets.audio import EncoderConfig
-from gpuspike.datasets.encode import cache_key, encode_directory, encode_files
+from gpuspike.datasets.encode import DIGIT_NAMES, cache_key, encode_directory, encode_files
 from gpuspike.datasets.errors import DatasetError
 from gpuspike.datasets.shd import read_shd
 
@@ -56,7 +57,25 @@ def test_encode_directory_writes_shd(wav_dir, tmp_path) -> None:
     result = encode_directory(wav_dir, out, channels=16, workers=1, cache_dir=None)
     d = read_shd(out)
     assert d.n_channels == 16 and len(d) == 4
-    assert d.keys == ["0_ann_0.wav", "0_bob_3.wav", "1_ann_7.wav", "other.wav"]
+    names = ["0_ann_0.wav", "0_bob_3.wav", "1_ann_7.wav", "other.wav"]
+    # extra/keys holds the class names, as in the real SHD; the file names go to extra/files
+    assert d.keys == [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+    ]
+    assert DIGIT_NAMES == d.keys
+    assert read_shd(out, keys="files").keys == names
+    with h5py.File(out, "r") as f:
+        assert [k.decode() for k in f["extra/keys"][()]][:2] == ["zero", "one"]
+        assert [k.decode() for k in f["extra/files"][()]] == names
     assert d.labels.tolist() == [0, 0, 1, -1] and d.speakers.tolist() == [0, 1, 0, -1]
     assert result.spikes_per_sample > 0 and result.rate_per_channel > 0
     assert sum(len(t) for t in d.times) == sum(len(t) for t in result.times)

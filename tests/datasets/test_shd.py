@@ -33,7 +33,9 @@ def test_round_trip_vlen(tmp_path, time_dtype) -> None:
     path = tmp_path / "x.h5"
     write_shd(path, d, time_dtype=time_dtype)
     r = read_shd(path)
-    assert r.n_channels == 700 and r.keys == d.keys
+    # per-sample keys are file names: they go to extra/files, not to extra/keys
+    assert r.n_channels == 700 and r.keys == []
+    assert read_shd(path, keys="files").keys == d.keys
     np.testing.assert_array_equal(r.labels, d.labels)
     np.testing.assert_array_equal(r.speakers, d.speakers)
     for a, b, ua, ub in zip(d.times, r.times, d.units, r.units):
@@ -60,6 +62,31 @@ def test_hand_made_shd_file_vlen_without_attribute(tmp_path) -> None:
     assert d.units[0].tolist() == [4, 699] and d.labels.tolist() == [3, 19]
     assert d.times[1].dtype == np.float16
     assert read_shd(path, n_channels=1000).n_channels == 1000
+    with pytest.raises(DatasetError, match="no extra/files"):
+        read_shd(path, keys="files")
+
+
+def test_class_names_and_files_round_trip(tmp_path) -> None:
+    """Class names go to extra/keys (one per label), file names to extra/files."""
+    d = _random_dataset(np.random.default_rng(3), n=4)
+    classes = [f"class-{i}" for i in range(20)]
+    path = tmp_path / "named.h5"
+    write_shd(path, d, class_names=classes)
+    with h5py.File(path, "r") as f:
+        assert [k.decode() for k in f["extra/keys"][()]] == classes
+        assert [k.decode() for k in f["extra/files"][()]] == d.keys
+    assert read_shd(path).keys == classes
+    assert read_shd(path, keys="files").keys == d.keys
+    # a read SHD keeps its class names when written again
+    again = tmp_path / "again.h5"
+    write_shd(again, read_shd(path))
+    assert read_shd(again).keys == classes
+    with h5py.File(again, "r") as f:
+        assert "extra/files" not in f
+    with pytest.raises(DatasetError, match="one file name per sample"):
+        write_shd(tmp_path / "bad.h5", d, files=["a.wav"])
+    with pytest.raises(DatasetError, match="'classes' or 'files'"):
+        read_shd(path, keys="names")
 
 
 @pytest.mark.parametrize("time_dtype", [np.float16, np.float64])
