@@ -15,7 +15,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-
 from gpuspike.bridge.errors import ModelError
 from gpuspike.bridge.training_ir import SPIKE_LOSSES, EventPropIR
 from gpuspike.engine.training.protocol import Batch, StepResult
@@ -55,11 +54,14 @@ class EventPropNetwork:
     lift : float
         Added after each epoch to the learnt input weights of hidden neurons that never
         fired during it (0 disables).
+    masks : mapping, optional
+        Projection name -> boolean ``(post, pre)`` array of the synapses that exist (sparse
+        connectivity); absent synapses keep weight 0 and get no gradient.
     """
 
     def __init__(self, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
                  engine: str | ModuleType = "auto", dtype: Any = np.float32,
-                 lift: float = 0.0) -> None:
+                 lift: float = 0.0, masks: Mapping[str, np.ndarray] | None = None) -> None:
         self.ir = ir
         self.xp = _array_module(engine)
         self.dtype = np.dtype(dtype)
@@ -83,6 +85,13 @@ class EventPropNetwork:
                     raise ModelError(f"{key!r} has shape {value.shape}, expected {shape} "
                                      "(post, pre)")
                 (self.params if learnt else self.frozen)[key] = self.xp.asarray(value)
+        self.masks = {}
+        for name, mask in (masks or {}).items():
+            mask = np.asarray(mask, dtype=bool)
+            if name + ".w" not in self.params and name + ".w" not in self.frozen:
+                raise ModelError(f"mask for unknown projection {name!r}")
+            self.masks[name] = self.xp.asarray(mask.astype(self.dtype))
+            self._get(name + ".w")[...] *= self.masks[name]
         self._epoch_counts: dict[str, Any] = {}
         self.last_tape: ForwardTape | None = None
 
@@ -149,10 +158,11 @@ class EventPropNetwork:
             self._epoch_counts[name] = self._epoch_counts.get(name, 0) + total
         grads = {}
         for q in self.ir.projections:
+            mask = self.masks.get(q.name, 1.0)
             if q.name + ".w" in self.params:
-                grads[q.name + ".w"] = g.weight[q.name]
+                grads[q.name + ".w"] = g.weight[q.name] * mask
             if q.name + ".d" in self.params:
-                grads[q.name + ".d"] = g.delay[q.name]
+                grads[q.name + ".d"] = g.delay[q.name] * mask
         return self._result(batch, terms, tape, grads, g.skipped)
 
     def evaluate(self, batch: Batch) -> StepResult:
@@ -174,7 +184,8 @@ class EventPropNetwork:
                     continue
                 silent = counts == 0
                 lifted += int(silent.sum())
-                self.params[key] += self.lift * silent[:, None].astype(self.dtype)
+                lift = self.lift * silent[:, None].astype(self.dtype)
+                self.params[key] += lift * self.masks.get(q.name, 1.0)
         silent_total = sum(int((c == 0).sum()) for name, c in self._epoch_counts.items()
                            if name != self.ir.output)
         self._epoch_counts = {}

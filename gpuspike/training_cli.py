@@ -1,0 +1,202 @@
+"""``gpuspike train``: EventProp training of a layered SNN on MNIST-5k or SHD-format files.
+
+    gpuspike train --dataset mnist5k --epochs 30
+    gpuspike train --dataset shd --train shd_train.h5 --test shd_test.h5 --epochs 100
+    gpuspike train --config run.toml --seed 3           (flags override the file)
+
+Each dataset has defaults (EVENTPROP.md §2.5, mlGeNN's examples) so that the bare forms train
+well; every option can be overridden. The run prints progress and ends with one JSON line:
+``train_acc``, ``test_acc``, ``epochs``, ``epoch_time_s``, ``peak_mem_mib``, ``device`` and the
+configuration. :func:`run_training` is the same job as a function of a flat config dict (the
+trial function of ``gpuspike sweep``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomllib
+
+from gpuspike.bridge.errors import ModelError
+
+#: Per-dataset defaults; ``None`` means "derived from the data".
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "mnist5k": dict(dt=1e-3, duration=20e-3, hidden=128, recurrent=False, batch_size=32,
+                    lr=1e-2, lr_decay=0.95, epochs=30, loss="avg_ce", max_spikes=20,
+                    init_in=(0.078, 0.045), init_rec=(0.0, 0.02), init_out=(0.2, 0.37),
+                    reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, n_out=10),
+    "shd": dict(dt=1e-3, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
+                lr_decay=1.0, epochs=100, loss="exp_avg_ce", max_spikes=1500,
+                init_in=(0.03, 0.01), init_rec=(0.0, 0.02), init_out=(0.0, 0.03),
+                reg=5e-11 * 20e-3, reg_nu=14.0, lift=0.002, augment_shift=0, n_out=None),
+}
+#: Options whose change makes a checkpoint unusable.
+SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss")
+
+
+def _datasets(cfg: Mapping[str, Any]):
+    from gpuspike.datasets.shd import read_shd
+
+    if cfg["dataset"] == "mnist5k" or cfg["dataset"] == "mnist":
+        from gpuspike.datasets.mnist import load_mnist_dataset
+
+        return load_mnist_dataset(cfg.get("mnist_path") or "mnist5k", seed=cfg["seed"])
+    if cfg["dataset"] != "shd":
+        raise ModelError(f"unknown dataset {cfg['dataset']!r}; use mnist5k, mnist or shd")
+    if not cfg.get("train"):
+        raise ModelError("--dataset shd needs --train FILE.h5 (and --test FILE.h5, or "
+                         "--loso-speaker K to hold one speaker of the training file out)")
+    train = read_shd(cfg["train"])
+    if cfg.get("loso_speaker") is not None:
+        k = int(cfg["loso_speaker"])
+        held = train.speakers == k
+        if not held.any():
+            raise ModelError(f"speaker {k} is not in {cfg['train']}; speakers: "
+                             f"{sorted(set(train.speakers.tolist()))}")
+        return train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held))
+    if not cfg.get("test"):
+        raise ModelError("--dataset shd needs --test FILE.h5 (or --loso-speaker K)")
+    test = read_shd(cfg["test"], n_channels=train.n_channels)
+    return train, test
+
+
+def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Dataset defaults, overridden by the given options (``None`` values are ignored)."""
+    dataset = options.get("dataset") or "mnist5k"
+    base = "mnist5k" if dataset in ("mnist5k", "mnist") else dataset
+    if base not in DEFAULTS:
+        raise ModelError(f"unknown dataset {dataset!r}; use mnist5k, mnist or shd")
+    cfg = dict(DEFAULTS[base], dataset=dataset, seed=0, engine="auto", checkpoint=None,
+               resume=False, progress=True, plots=None, train=None, test=None,
+               loso_speaker=None, mnist_path=None, dtype="float32")
+    cfg.update({k: v for k, v in options.items() if v is not None})
+    return cfg
+
+
+def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Train as configured and return the metrics (see the module docstring)."""
+    from gpuspike.bridge.training_ir import LossSpec
+    from gpuspike.datasets.augment import channel_shift, step
+    from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
+    from gpuspike.engine.eventprop.network import EventPropNetwork
+    from gpuspike.engine.training.data import BatchLoader
+    from gpuspike.engine.training.loop import fit
+    from gpuspike.engine.training.optim import Adam
+    from gpuspike.engine.training.schedules import ExponentialDecay
+
+    cfg = resolve_config(options)
+    train_ds, test_ds = _datasets(cfg)
+    dt = float(cfg["dt"])
+    duration = cfg["duration"]
+    if duration is None:
+        last = max(float(np.max(t)) for t in train_ds.times if len(t))
+        duration = math.ceil(last / dt) * dt
+    n_steps = max(1, int(round(float(duration) / dt)))
+    n_out = cfg["n_out"] or int(max(train_ds.labels.max(), test_ds.labels.max())) + 1
+    spec = LossSpec(cfg["loss"], reg_nu=cfg["reg_nu"], reg_upper=cfg["reg"],
+                    reg_lower=cfg["reg"])
+    init = {"in->hidden": tuple(cfg["init_in"]), "hidden->hidden": tuple(cfg["init_rec"]),
+            "hidden->out": tuple(cfg["init_out"])}
+    lcfg = LayeredConfig(train_ds.n_channels, int(cfg["hidden"]), n_out, bool(cfg["recurrent"]),
+                         dt, n_steps, loss=spec, max_spikes=min(int(cfg["max_spikes"]), n_steps),
+                         init=init)
+    ir = layered_ir(lcfg)
+    model = EventPropNetwork(ir, initial_params(ir, init, seed=int(cfg["seed"])),
+                             engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
+                             lift=float(cfg["lift"]))
+    augment = None
+    if cfg["augment_shift"]:
+        augment = step(channel_shift, n_channels=train_ds.n_channels,
+                       max_shift=int(cfg["augment_shift"]))
+    loader = BatchLoader(train_ds, batch_size=int(cfg["batch_size"]), dt=dt, n_steps=n_steps,
+                         xp=model.xp, dtype=model.dtype, seed=int(cfg["seed"]),
+                         augment=augment)
+    test = BatchLoader(test_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
+                       n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
+    result = fit(model, loader, epochs=int(cfg["epochs"]), optimiser=Adam(float(cfg["lr"])),
+                 schedule=ExponentialDecay(float(cfg["lr_decay"])), test=test,
+                 checkpoint_dir=cfg["checkpoint"], resume=bool(cfg["resume"]),
+                 progress=bool(cfg["progress"]), monitor="train_acc",
+                 config={k: cfg[k] for k in SHAPE_KEYS}, config_keys=list(SHAPE_KEYS))
+    if cfg["plots"]:
+        _plots(Path(cfg["plots"]), result, model, test)
+    from gpuspike.engine.backend import select_backend
+
+    backend = select_backend(cfg["engine"])
+    last = result.history[-1] if result.history else {}
+    return {
+        "train_acc": result.final.get("train_acc"), "test_acc": result.final.get("test_acc"),
+        "test_loss": result.final.get("test_loss"), "epochs": len(result.history),
+        "epoch_time_s": result.epoch_time_s,
+        "peak_mem_mib": result.peak_memory_bytes / 2**20,
+        "memory_source": result.memory_source, "device": backend.device,
+        "engine": backend.name, "spikes_per_neuron": last.get("spikes_per_neuron"),
+        "config": {k: v for k, v in cfg.items() if k not in ("progress",)},
+    }
+
+
+def _plots(folder: Path, result, model, test) -> None:
+    from gpuspike.engine.training.plots import (
+        plot_confusion,
+        plot_raster,
+        plot_training_curves,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    plot_training_curves(result.history, folder / "training_curves.png")
+    if result.test_confusion is not None:
+        plot_confusion(result.test_confusion, folder / "confusion.png")
+    batch = test.batch(0)
+    raster = model.raster(batch, 0)
+    spikes = {k: (np.concatenate([np.full(len(i), n) for n, i in v]) if v else np.zeros(0),
+                  np.concatenate([i for _, i in v]) if v else np.zeros(0)) for k, v in
+              raster.items()}
+    plot_raster(spikes, folder / "raster.png", dt=model.dt)
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="TOML or JSON file of options (flags override it)")
+    p.add_argument("--dataset", choices=("mnist5k", "mnist", "shd"))
+    p.add_argument("--train", help="SHD-format training file (h5)")
+    p.add_argument("--test", help="SHD-format test file (h5)")
+    p.add_argument("--mnist-path", help="full MNIST: IDX folder or mnist.npz")
+    p.add_argument("--loso-speaker", type=int, help="hold this speaker of --train out as test")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--engine", choices=("auto", "numpy", "cupy"))
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=None)
+    p.add_argument("--dt", type=float, help="time step in seconds (default 1e-3)")
+    p.add_argument("--duration", type=float, help="trial length in seconds")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--lr-decay", type=float, help="learning rate factor per epoch")
+    p.add_argument("--loss", choices=("avg_ce", "sum_ce", "exp_avg_ce", "max_ce",
+                                      "per_timestep_ce", "ttfs_ce"))
+    p.add_argument("--max-spikes", type=int)
+    p.add_argument("--reg", type=float, help="spike-count regularisation strength")
+    p.add_argument("--lift", type=float, help="weight lift for silent neurons per epoch")
+    p.add_argument("--augment-shift", type=int, help="random channel shift (+-channels)")
+    p.add_argument("--dtype", choices=("float32", "float64"))
+    p.add_argument("--checkpoint", help="folder for a checkpoint each epoch")
+    p.add_argument("--resume", action="store_true", default=None)
+    p.add_argument("--plots", help="folder for training curves, confusion matrix, raster")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    options: dict[str, Any] = {}
+    if args.config:
+        text = Path(args.config).read_text()
+        options = json.loads(text) if args.config.endswith(".json") else tomllib.loads(text)
+    options.update({k: v for k, v in vars(args).items()
+                    if v is not None and k not in ("config", "command")})
+    result = run_training(options)
+    print(json.dumps(result, default=str))
+    return 0
