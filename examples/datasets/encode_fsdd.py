@@ -20,7 +20,7 @@ import numpy as np
 
 from gpuspike.datasets.audio import EncoderConfig
 from gpuspike.datasets.baseline import count_features, ridge_baseline
-from gpuspike.datasets.encode import DEFAULT_CACHE, encode_files
+from gpuspike.datasets.encode import DEFAULT_CACHE, DIGIT_NAMES, encode_files
 from gpuspike.datasets.events import SpikeDataset
 from gpuspike.datasets.fsdd import labels_speakers_takes, list_fsdd, official_split
 from gpuspike.datasets.shd import write_shd
@@ -47,7 +47,8 @@ def main() -> None:
     result = encode_files(files, config, workers=args.workers, cache_dir=args.cache, progress=True)
     labels, speakers, takes = labels_speakers_takes(files)
     data = SpikeDataset(
-        result.times, result.units, labels, speakers, config.channels, [f.name for f in files]
+        result.times, result.units, labels, speakers, config.channels,
+        keys=list(DIGIT_NAMES), files=[f.name for f in files],
     )
     if args.out:
         write_shd(args.out, data)

@@ -173,15 +173,15 @@ def blend_same_class(
 ) -> SpikeDataset:
     """``n_new`` blends of random pairs of distinct same-class samples (:func:`blend`).
 
-    Each new sample takes the label and speaker of its first parent; keys are
-    ``"blend:<key a>+<key b>"`` when the dataset has per-sample keys.
+    Each new sample takes the label and speaker of its first parent; its file is
+    ``"blend:<file a>+<file b>"`` when the dataset has files. The class names (``keys``) are
+    kept.
     """
     by_class = {c: np.flatnonzero(dataset.labels == c) for c in np.unique(dataset.labels)}
     usable = [c for c, idx in by_class.items() if len(idx) >= 2]
     if not usable:
         raise ModelError("blend_same_class needs a class with at least two samples")
-    times, units, labels, speakers, keys = [], [], [], [], []
-    per_sample_keys = len(dataset.keys) == len(dataset)
+    times, units, labels, speakers, files = [], [], [], [], []
     for c in rng.choice(usable, size=n_new):
         i, j = rng.choice(by_class[c], size=2, replace=False)
         t, u = blend(dataset.sample(i), dataset.sample(j), rng, dataset.n_channels, duration)
@@ -189,15 +189,16 @@ def blend_same_class(
         units.append(u)
         labels.append(dataset.labels[i])
         speakers.append(dataset.speakers[i])
-        if per_sample_keys:
-            keys.append(f"blend:{dataset.keys[i]}+{dataset.keys[j]}")
+        if dataset.files:
+            files.append(f"blend:{dataset.files[i]}+{dataset.files[j]}")
     return SpikeDataset(
         times,
         units,
         np.array(labels, dtype=np.int64),
         np.array(speakers, dtype=np.int64),
         dataset.n_channels,
-        keys,
+        keys=list(dataset.keys),
+        files=files,
     )
 
 
@@ -254,7 +255,7 @@ class Compose:
         return times, units
 
     def apply(self, dataset: SpikeDataset, rng: np.random.Generator) -> SpikeDataset:
-        """Augment every sample of ``dataset`` (labels, speakers and keys kept)."""
+        """Augment every sample of ``dataset`` (labels, speakers, keys and files kept)."""
         factor = 1
         for s in self.steps:
             factor *= getattr(s, "channel_factor", 1)
@@ -269,5 +270,6 @@ class Compose:
             dataset.labels.copy(),
             dataset.speakers.copy(),
             dataset.n_channels * factor,
-            list(dataset.keys),
+            keys=list(dataset.keys),
+            files=list(dataset.files),
         )

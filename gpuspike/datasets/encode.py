@@ -25,7 +25,8 @@ from gpuspike.datasets.fsdd import parse_fsdd_name
 
 #: default cache folder of encoded spikes
 DEFAULT_CACHE = Path("~/.cache/gpuspike/encode")
-#: class names of spoken digits, written to ``extra/keys`` (label ``d`` is ``DIGIT_NAMES[d]``)
+#: class names of spoken digits (label ``d`` is ``DIGIT_NAMES[d]``): the ``SpikeDataset.keys``
+#: of encoded FSDD datasets, written to ``extra/keys``
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
@@ -182,7 +183,8 @@ def encode_directory(
     position in the sorted speaker names, stored in ``extra/meta_info/speaker_names``);
     other names get label and speaker ``-1``. As in the real SHD, ``extra/keys`` holds the
     class names (:data:`DIGIT_NAMES`, ``"zero"`` .. ``"nine"``); the file name of each sample
-    goes to ``extra/files`` (read it back with ``read_shd(out_h5, keys="files")``).
+    goes to ``extra/files``. :func:`gpuspike.datasets.shd.read_shd` reads them back as the
+    dataset's ``keys`` and ``files``.
 
     Parameters
     ----------
@@ -216,13 +218,8 @@ def encode_directory(
         labels=np.array([p.digit if p else -1 for p in parsed], dtype=np.int64),
         speakers=np.array([sid[p.speaker] if p else -1 for p in parsed], dtype=np.int64),
         n_channels=config.channels,
-        keys=[f.name for f in files],
-    )
-    write_shd(
-        out_h5,
-        dataset,
-        meta_info={"speaker_names": speaker_names},
-        class_names=DIGIT_NAMES,
+        keys=list(DIGIT_NAMES),
         files=[f.name for f in files],
     )
+    write_shd(out_h5, dataset, meta_info={"speaker_names": speaker_names})
     return result

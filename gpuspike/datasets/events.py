@@ -35,8 +35,11 @@ class SpikeDataset:
     n_channels : int
         Number of input channels; every unit lies in ``[0, n_channels)``.
     keys : list of str
-        What ``extra/keys`` holds: the file name of each sample for datasets made by
-        :mod:`gpuspike.datasets.encode`, the class names in the original SHD files.
+        Class names: label ``i`` is named ``keys[i]`` (what SHD's ``extra/keys`` holds);
+        empty when unknown. Not per-sample: subsets and augmentations keep it whole.
+    files : list of str
+        Source name of each sample (e.g. the WAV file it was encoded from, what
+        ``extra/files`` holds); empty when unknown, else one per sample.
     """
 
     times: list[np.ndarray]
@@ -45,6 +48,7 @@ class SpikeDataset:
     speakers: np.ndarray
     n_channels: int
     keys: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         n = len(self.times)
@@ -53,6 +57,11 @@ class SpikeDataset:
                 f"SpikeDataset needs one entry per sample in times ({n}), units "
                 f"({len(self.units)}), labels ({len(self.labels)}) and speakers "
                 f"({len(self.speakers)}); pass arrays of equal length"
+            )
+        if self.files and len(self.files) != n:
+            raise ModelError(
+                f"SpikeDataset has {len(self.files)} files for {n} samples; pass one source "
+                "name per sample, or none"
             )
         for i, (t, u) in enumerate(zip(self.times, self.units)):
             if len(t) != len(u):
@@ -69,16 +78,19 @@ class SpikeDataset:
         return self.times[i], self.units[i]
 
     def subset(self, index: np.ndarray | list[int]) -> SpikeDataset:
-        """Return the samples at ``index`` (an index array, e.g. from a split helper)."""
+        """Return the samples at ``index`` (an index array, e.g. from a split helper).
+
+        ``files`` is indexed with the samples; ``keys`` (the class names) is kept whole.
+        """
         idx = np.asarray(index, dtype=np.int64)
-        keys = [self.keys[i] for i in idx] if len(self.keys) == len(self) else list(self.keys)
         return SpikeDataset(
             times=[self.times[i] for i in idx],
             units=[self.units[i] for i in idx],
             labels=self.labels[idx],
             speakers=self.speakers[idx],
             n_channels=self.n_channels,
-            keys=keys,
+            keys=list(self.keys),
+            files=[self.files[i] for i in idx] if self.files else [],
         )
 
     @property

@@ -122,13 +122,13 @@ def loso_folds(speakers: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def fsdd_takes(dataset: SpikeDataset) -> np.ndarray:
-    """Take index of each sample of an FSDD :class:`SpikeDataset` (from its keys)."""
-    if len(dataset.keys) != len(dataset):
+    """Take index of each sample of an FSDD :class:`SpikeDataset` (from its ``files``)."""
+    if len(dataset.files) != len(dataset):
         raise DatasetError(
-            "the dataset's keys are not per-sample file names; encode it with "
-            "load_fsdd_spikes or encode_directory"
+            "the dataset has no per-sample file names (SpikeDataset.files); encode it with "
+            "load_fsdd_spikes or encode_directory, or read such a file with read_shd"
         )
-    return np.array([_parse_or_raise(k).index for k in dataset.keys], dtype=np.int64)
+    return np.array([_parse_or_raise(f).index for f in dataset.files], dtype=np.int64)
 
 
 def load_fsdd_spikes(
@@ -157,10 +157,11 @@ def load_fsdd_spikes(
     Returns
     -------
     SpikeDataset
-        Labels = digits, speakers = ids into the sorted speaker names, keys = file names.
+        Labels = digits, speakers = ids into the sorted speaker names, keys = the class
+        names (:data:`gpuspike.datasets.encode.DIGIT_NAMES`), files = the file names.
     """
     from gpuspike.datasets.audio import EncoderConfig
-    from gpuspike.datasets.encode import encode_files
+    from gpuspike.datasets.encode import DIGIT_NAMES, encode_files
 
     files = list_fsdd(path)
     config = EncoderConfig(channels=channels) if config is None else config
@@ -172,5 +173,6 @@ def load_fsdd_spikes(
         labels=labels,
         speakers=speakers,
         n_channels=config.channels,
-        keys=[f.name for f in files],
+        keys=list(DIGIT_NAMES),
+        files=[f.name for f in files],
     )

@@ -11,8 +11,9 @@ The layout (Cramer et al. 2020, https://zenkelab.org/datasets/) is::
     extra/meta_info group of per-speaker information    (optional, ignored)
 
 In the real SHD ``extra/keys`` holds the 20 class names ("english-zero" ... "german-nine"),
-one per label, not one per sample; :func:`write_shd` keeps that meaning and stores
-per-sample file names, when there are any, in ``extra/files``.
+one per label, not one per sample. :func:`read_shd` and :func:`write_shd` map it to
+``SpikeDataset.keys`` (class names) and ``extra/files`` to ``SpikeDataset.files`` (per-sample
+source names).
 
 The real SHD cannot be downloaded in CI; put ``shd_train.h5`` / ``shd_test.h5`` (gunzipped)
 anywhere and pass the path. Besides h5py's variable-length arrays the reader accepts fixed
@@ -81,9 +82,7 @@ def _as_str(x: object) -> str:
     return x.decode("utf-8") if isinstance(x, bytes) else str(x)
 
 
-def read_shd(
-    path: str | os.PathLike, n_channels: int | None = None, keys: str = "classes"
-) -> SpikeDataset:
+def read_shd(path: str | os.PathLike, n_channels: int | None = None) -> SpikeDataset:
     """Read an SHD-layout h5 file into a :class:`SpikeDataset`.
 
     Parameters
@@ -93,26 +92,21 @@ def read_shd(
     n_channels : int, optional
         Channel count. When not given: the file's ``n_channels`` attribute (written by
         :func:`write_shd`), else ``max(unit) + 1`` over all samples, else 700 (no events).
-    keys : {"classes", "files"}, optional
-        What ``SpikeDataset.keys`` gets: ``"classes"`` (default) the class names of
-        ``extra/keys`` (empty when absent); ``"files"`` the per-sample file names of
-        ``extra/files`` (what :func:`gpuspike.datasets.fsdd.fsdd_takes` needs).
 
     Returns
     -------
     SpikeDataset
         Times as float arrays of the stored width, units as ``int64``, labels and
-        speakers as ``int64`` (speakers ``-1`` when ``extra/speaker`` is absent).
+        speakers as ``int64`` (speakers ``-1`` when ``extra/speaker`` is absent), ``keys``
+        the class names of ``extra/keys`` and ``files`` the per-sample names of
+        ``extra/files`` (each empty when absent).
 
     Raises
     ------
     DatasetError
         If the file is missing, is not an h5 file, or lacks a required key (the message
-        names it), or the arrays disagree in length, or ``keys="files"`` and the file has
-        no ``extra/files``.
+        names it), or the arrays disagree in length (``extra/files`` included, when present).
     """
-    if keys not in ("classes", "files"):
-        raise DatasetError(f"keys must be 'classes' or 'files', got {keys!r}")
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"no SHD file at {path}; give the path of an existing .h5 file")
@@ -139,18 +133,12 @@ def read_shd(
             if "extra/speaker" in f
             else np.full(n, -1, dtype=np.int64)
         )
-        source = "extra/keys" if keys == "classes" else "extra/files"
-        if keys == "files" and source not in f:
-            raise DatasetError(
-                f"{path} has no extra/files (per-sample file names); files written by "
-                "write_shd with per-sample keys or by encode_directory have it, the real "
-                "SHD does not: read it with keys='classes'"
-            )
-        names = [_as_str(k) for k in f[source][()]] if source in f else []
+        class_names = [_as_str(k) for k in f["extra/keys"][()]] if "extra/keys" in f else []
+        files = [_as_str(k) for k in f["extra/files"][()]] if "extra/files" in f else []
         attr_channels = f.attrs.get("n_channels")
-    if keys == "files" and len(names) != n:
+    if files and len(files) != n:
         raise DatasetError(
-            f"{path}: extra/files has {len(names)} names for {n} samples; it needs one per sample"
+            f"{path}: extra/files has {len(files)} names for {n} samples; it needs one per sample"
         )
     if len(times) != n or len(units) != n or len(speakers) != n:
         raise DatasetError(
@@ -175,7 +163,9 @@ def read_shd(
                 f"{path}: sample {i} has units outside [0, {n_channels}); pass a larger "
                 "n_channels or check the file"
             )
-    return SpikeDataset(times, units, labels, speakers, int(n_channels), names)
+    return SpikeDataset(
+        times, units, labels, speakers, int(n_channels), keys=class_names, files=files
+    )
 
 
 def write_shd(
@@ -189,12 +179,9 @@ def write_shd(
 ) -> None:
     """Write a :class:`SpikeDataset` in the SHD layout with variable-length arrays.
 
-    ``extra/keys`` gets the class names and ``extra/files`` the per-sample file names.
-    When not passed they come from ``dataset.keys``: keys with one entry per sample are
-    taken for file names (the in-memory convention of :mod:`gpuspike.datasets.fsdd` and
-    :mod:`gpuspike.datasets.augment`), other keys for class names (as :func:`read_shd`
-    returns them). A dataset with as many class names as samples is ambiguous: pass
-    ``class_names`` then. Without class names ``extra/keys`` is not written.
+    ``extra/keys`` gets the class names (``dataset.keys`` unless ``class_names`` is passed)
+    and ``extra/files`` the per-sample source names (``dataset.files`` unless ``files`` is
+    passed); each is left out when empty.
 
     Parameters
     ----------
@@ -210,25 +197,22 @@ def write_shd(
     meta_info : dict of str to list of str, optional
         String lists written to ``extra/meta_info/<name>`` (e.g. ``speaker_names``).
     class_names : list of str, optional
-        Name of each class, ``class_names[label]``; written to ``extra/keys``.
+        Name of each class, ``class_names[label]``; written to ``extra/keys`` instead of
+        ``dataset.keys``.
     files : list of str, optional
-        Source file of each sample; written to ``extra/files``.
+        Source file of each sample; written to ``extra/files`` instead of ``dataset.files``.
 
     Raises
     ------
     DatasetError
-        If ``files`` does not have one name per sample.
+        If ``files`` is neither empty nor one name per sample.
     """
     time_dtype = np.dtype(time_dtype)
     unit_dtype = np.uint16 if dataset.n_channels <= np.iinfo(np.uint16).max else np.uint32
     n = len(dataset)
-    keys = list(dataset.keys)
-    per_sample = n > 0 and len(keys) == n
-    if class_names is None and not per_sample and keys:
-        class_names = keys
-    if files is None and per_sample and keys != list(class_names or []):
-        files = keys
-    if files is not None and len(files) != n:
+    class_names = list(dataset.keys if class_names is None else class_names)
+    files = list(dataset.files if files is None else files)
+    if files and len(files) != n:
         raise DatasetError(
             f"files has {len(files)} names for {n} samples; pass one file name per sample"
         )
@@ -249,7 +233,7 @@ def write_shd(
             "speaker", data=np.asarray(dataset.speakers, dtype=np.int32), compression=compression
         )
         for name, values in (("keys", class_names), ("files", files)):
-            if values is not None:
+            if values:
                 extra.create_dataset(
                     name,
                     data=np.array([str(v) for v in values], dtype=object),

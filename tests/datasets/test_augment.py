@@ -123,15 +123,39 @@ def test_blend_same_class_and_compose() -> None:
         np.array([0, 0, 0, 1, 1, 1]),
         np.arange(6),
         C,
-        [f"{i}" for i in range(6)],
+        keys=["low", "high"],
+        files=[f"{i}.wav" for i in range(6)],
     )
     new = A.blend_same_class(d, 5, rng)
     assert len(new) == 5 and set(new.labels.tolist()) <= {0, 1}
-    assert all(k.startswith("blend:") for k in new.keys)
+    assert new.keys == ["low", "high"]
+    for f, c in zip(new.files, new.labels):
+        a, b = f.removeprefix("blend:").split("+")
+        assert f.startswith("blend:") and a != b
+        assert {int(d.labels[int(a[0])]), int(d.labels[int(b[0])])} == {int(c)}
     pipe = A.Compose((RANDOM_STEPS["shift"], A.step(A.dropout, p=0.1), A.delay_step(C, (0.01,))))
     out = pipe.apply(d, np.random.default_rng(4))
     assert out.n_channels == 2 * C and len(out) == 6
+    assert out.keys == d.keys and out.files == d.files
     out2 = pipe.apply(d, np.random.default_rng(4))
     assert all(np.array_equal(x, y) for x, y in zip(out.times, out2.times))
     never = A.step(A.dropout, p_apply=0.0, p=1.0)
     assert len(never(*samples[0], rng)[0]) == 100
+
+
+def test_blend_keeps_class_names_when_samples_equal_classes() -> None:
+    """As many samples as class names, no files: blends keep the names and get no files."""
+    samples = [_sample(s, 50) for s in range(4)]
+    names = ["cat", "dog", "emu", "fox"]
+    d = SpikeDataset(
+        [s[0] for s in samples],
+        [s[1] for s in samples],
+        np.array([0, 0, 1, 1]),
+        np.full(4, -1),
+        C,
+        keys=names,
+    )
+    new = A.blend_same_class(d, 3, np.random.default_rng(2))
+    assert new.keys == names and new.files == []
+    out = A.Compose((A.step(A.dropout, p=0.1),)).apply(d, np.random.default_rng(0))
+    assert out.keys == names and out.files == []

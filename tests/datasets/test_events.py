@@ -21,7 +21,8 @@ def _dataset() -> SpikeDataset:
         labels=np.array([1, 2]),
         speakers=np.array([0, 1]),
         n_channels=10,
-        keys=["a.wav", "b.wav"],
+        keys=["zero", "one", "two"],
+        files=["a.wav", "b.wav"],
     )
 
 
@@ -46,6 +47,26 @@ def test_dataset_checks_lengths_and_subsets() -> None:
     assert len(d) == 2 and d.spike_counts.tolist() == [3, 0]
     assert d.durations().tolist() == [0.2, 0.0]
     sub = d.subset([1])
-    assert sub.keys == ["b.wav"] and sub.labels.tolist() == [2]
+    assert sub.files == ["b.wav"] and sub.labels.tolist() == [2]
+    assert sub.keys == ["zero", "one", "two"]  # class names are not per-sample
     with pytest.raises(ModelError, match="times"):
         SpikeDataset([np.zeros(2)], [np.zeros(1, dtype=int)], np.zeros(1), np.zeros(1), 4)
+    with pytest.raises(ModelError, match="1 files for 2 samples"):
+        SpikeDataset(d.times, d.units, d.labels, d.speakers, 10, files=["a.wav"])
+    assert SpikeDataset(d.times, d.units, d.labels, d.speakers, 10).files == []
+
+
+def test_subset_keeps_class_names_when_samples_equal_classes() -> None:
+    """Ten samples, ten classes (one per class): keys are class names, not per-sample."""
+    names = [str(c) for c in range(10)]
+    d = SpikeDataset(
+        [np.array([0.01 * c]) for c in range(10)],
+        [np.array([c]) for c in range(10)],
+        np.arange(10),
+        np.full(10, -1),
+        10,
+        keys=names,
+    )
+    sub = d.subset([7, 2])
+    assert sub.keys == names and sub.files == [] and sub.labels.tolist() == [7, 2]
+    assert sub.keys[int(sub.labels[0])] == "7"

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 from scipy.io import wavfile
 
+from gpuspike.datasets.encode import DIGIT_NAMES
 from gpuspike.datasets.errors import DatasetError
+from gpuspike.datasets.events import SpikeDataset
 from gpuspike.datasets.fsdd import (
     FsddName,
     fsdd_takes,
@@ -75,3 +77,8 @@ def test_load_fsdd_spikes_from_a_small_folder(tmp_path) -> None:
     assert len(d) == 3 and d.n_channels == 16
     assert d.labels.tolist() == [3, 3, 5] and d.speakers.tolist() == [0, 0, 1]
     assert fsdd_takes(d).tolist() == [0, 9, 2] and all(len(x) > 0 for x in d.times)
+    assert d.files == ["3_amy_0.wav", "3_amy_9.wav", "5_ben_2.wav"]
+    assert d.keys == DIGIT_NAMES and d.keys[int(d.labels[2])] == "five"
+    assert fsdd_takes(d.subset([2, 0])).tolist() == [2, 0]
+    with pytest.raises(DatasetError, match="per-sample file names"):
+        fsdd_takes(SpikeDataset(d.times, d.units, d.labels, d.speakers, 16, keys=d.keys))

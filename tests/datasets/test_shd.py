@@ -23,7 +23,7 @@ def _random_dataset(rng: np.random.Generator, n: int = 6, channels: int = 700) -
         rng.integers(0, 20, n),
         rng.integers(0, 12, n),
         channels,
-        [f"k{i}" for i in range(n)],
+        files=[f"k{i}.wav" for i in range(n)],
     )
 
 
@@ -33,9 +33,10 @@ def test_round_trip_vlen(tmp_path, time_dtype) -> None:
     path = tmp_path / "x.h5"
     write_shd(path, d, time_dtype=time_dtype)
     r = read_shd(path)
-    # per-sample keys are file names: they go to extra/files, not to extra/keys
-    assert r.n_channels == 700 and r.keys == []
-    assert read_shd(path, keys="files").keys == d.keys
+    # no class names: extra/keys is not written; the file names go to extra/files
+    assert r.n_channels == 700 and r.keys == [] and r.files == d.files
+    with h5py.File(path, "r") as f:
+        assert "extra/keys" not in f
     np.testing.assert_array_equal(r.labels, d.labels)
     np.testing.assert_array_equal(r.speakers, d.speakers)
     for a, b, ua, ub in zip(d.times, r.times, d.units, r.units):
@@ -61,9 +62,8 @@ def test_hand_made_shd_file_vlen_without_attribute(tmp_path) -> None:
     assert d.keys == ["english-zero", "german-nine"]
     assert d.units[0].tolist() == [4, 699] and d.labels.tolist() == [3, 19]
     assert d.times[1].dtype == np.float16
+    assert d.files == []  # the real SHD has no extra/files
     assert read_shd(path, n_channels=1000).n_channels == 1000
-    with pytest.raises(DatasetError, match="no extra/files"):
-        read_shd(path, keys="files")
 
 
 def test_class_names_and_files_round_trip(tmp_path) -> None:
@@ -74,19 +74,57 @@ def test_class_names_and_files_round_trip(tmp_path) -> None:
     write_shd(path, d, class_names=classes)
     with h5py.File(path, "r") as f:
         assert [k.decode() for k in f["extra/keys"][()]] == classes
-        assert [k.decode() for k in f["extra/files"][()]] == d.keys
-    assert read_shd(path).keys == classes
-    assert read_shd(path, keys="files").keys == d.keys
-    # a read SHD keeps its class names when written again
+        assert [k.decode() for k in f["extra/files"][()]] == d.files
+    r = read_shd(path)
+    assert r.keys == classes and r.files == d.files
+    # a read file keeps its class names and files when written again
     again = tmp_path / "again.h5"
-    write_shd(again, read_shd(path))
-    assert read_shd(again).keys == classes
+    write_shd(again, r)
+    r2 = read_shd(again)
+    assert r2.keys == classes and r2.files == d.files
+    # explicit arguments override the dataset's; empty lists leave the datasets out
+    write_shd(again, r, class_names=[], files=[])
     with h5py.File(again, "r") as f:
-        assert "extra/files" not in f
+        assert "extra/keys" not in f and "extra/files" not in f
     with pytest.raises(DatasetError, match="one file name per sample"):
         write_shd(tmp_path / "bad.h5", d, files=["a.wav"])
-    with pytest.raises(DatasetError, match="'classes' or 'files'"):
-        read_shd(path, keys="names")
+    with h5py.File(path, "a") as f:
+        del f["extra/files"]
+        f["extra/files"] = np.array([b"a.wav"])
+    with pytest.raises(DatasetError, match="extra/files has 1 names for 4 samples"):
+        read_shd(path)
+
+
+def test_as_many_classes_as_samples_round_trip(tmp_path) -> None:
+    """A dataset with one sample per class: keys stay class names, files stay files."""
+    rng = np.random.default_rng(5)
+    names = [str(c) for c in range(10)]
+    files = [f"img{i}.png" for i in range(10)]
+    d = SpikeDataset(
+        [np.sort(rng.uniform(0, 0.02, 3)) for _ in range(10)],
+        [rng.integers(0, 784, 3) for _ in range(10)],
+        np.arange(10),
+        np.full(10, -1),
+        784,
+        keys=names,
+        files=files,
+    )
+    path = tmp_path / "ten.h5"
+    write_shd(path, d)
+    with h5py.File(path, "r") as f:
+        assert [k.decode() for k in f["extra/keys"][()]] == names
+        assert [k.decode() for k in f["extra/files"][()]] == files
+    r = read_shd(path)
+    assert r.keys == names and r.files == files
+    sub = r.subset([3, 0])
+    assert sub.keys == names and sub.files == ["img3.png", "img0.png"]
+    write_shd(tmp_path / "sub.h5", sub)
+    back = read_shd(tmp_path / "sub.h5")
+    assert back.keys == names and back.files == ["img3.png", "img0.png"]
+    # without files the class names still go to extra/keys, not extra/files
+    write_shd(path, SpikeDataset(d.times, d.units, d.labels, d.speakers, 784, keys=names))
+    r = read_shd(path)
+    assert r.keys == names and r.files == []
 
 
 @pytest.mark.parametrize("time_dtype", [np.float16, np.float64])
