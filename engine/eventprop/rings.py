@@ -38,14 +38,18 @@ class SpikeRing:
         return int(self.step.shape[2])
 
     def push(self, xp: ModuleType, spiked: Any, step: int, i_minus_v: Any) -> None:
-        """Record a spike of every ``(b, i)`` where ``spiked`` is true, at ``step``."""
-        b, i = xp.nonzero(spiked)
-        if b.size == 0:
-            return
-        k = xp.minimum(self.count[b, i], self.capacity - 1)
-        self.step[b, i, k] = step
-        self.i_minus_v[b, i, k] = i_minus_v[b, i]
-        self.count[b, i] += 1
+        """Record a spike of every ``(b, i)`` where ``spiked`` is true, at ``step``.
+
+        A dense masked write (gather, select, scatter over all ``(b, i)``) rather than an
+        index list: no device-to-host synchronisation, so a step loop can be captured.
+        """
+        batch, size, cap = self.step.shape
+        k = xp.minimum(self.count, cap - 1)
+        flat = (xp.arange(batch * size, dtype=xp.int64).reshape(batch, size) * cap + k)
+        steps, imv = self.step.reshape(-1), self.i_minus_v.reshape(-1)
+        steps[flat] = xp.where(spiked, step, steps[flat])
+        imv[flat] = xp.where(spiked, i_minus_v, imv[flat])
+        self.count += spiked.astype(self.count.dtype)
 
     def check(self) -> None:
         """Raise :class:`RingBufferOverflow` if any neuron spiked more than ``capacity`` times."""
