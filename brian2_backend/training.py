@@ -1,0 +1,394 @@
+"""Train a plain Brian2 network with EventProp (exact gradients, Wunderlich & Pehle 2021).
+
+::
+
+    trainer = EventPropTrainer(net, input=inp, output=out, learn=[s1.w, s2.w],
+                               loss="avg_ce", dt=1*ms, duration=20*ms)
+    trainer.fit(train, epochs=10, batch_size=32, lr=1e-2, val=test)
+    # s1.w, s2.w now hold the trained weights; net.run(20*ms) simulates the trained network
+
+The network is read once, when the trainer is made (:mod:`.training_translate`: one
+``SpikeGeneratorGroup`` input, LIF/LI ``NeuronGroup``\\ s, ``I_post += w`` ``Synapses``);
+:meth:`EventPropTrainer.fit` trains the engine's copy of the weights and writes them back
+into the ``Synapses`` (:meth:`~EventPropTrainer.push`; :meth:`~EventPropTrainer.pull`
+re-reads weights changed in Brian2 since).
+
+Timing: Brian2's default schedule (groups -> thresholds -> synapses -> resets) adds a
+``SpikeGeneratorGroup`` spike of step ``k`` (``t = k dt``) to ``I_post`` *after* the state
+update of step ``k``, so it first moves ``v`` in step ``k + 1``; a ``NeuronGroup`` spike
+(threshold after the update of step ``k``) reaches its targets at the same point. The engine
+(:mod:`gpuspike.engine.eventprop.forward`) delivers input bin ``k`` *before* its propagation
+``k + 1`` — one step earlier than Brian2. The trainer therefore feeds the engine input bin
+``k`` at step ``k + 1`` (:class:`Brian2TimedLoader`): the trained network then means
+exactly what Brian2 runs. With ``N = duration / dt`` steps, engine step ``n`` is the state
+after Brian2's ``n``-th update: ``StateMonitor(out, 'v', when='end')`` records
+``v_out[1..N]`` (the loss's readout), a spike of engine step ``n`` is recorded by a
+``SpikeMonitor`` at ``t = (n - 1) dt``, and Brian2's last step ``N - 1`` checks a threshold
+that the engine does not (its spikes cannot affect the readout). Thresholds ``v > theta``
+are compared as ``>=`` by the engine (they differ only at exact equality).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gpuspike.bridge.errors import ModelError
+from gpuspike.bridge.training_ir import LossSpec
+from gpuspike.engine.eventprop.forward import forward
+from gpuspike.engine.eventprop.network import EventPropNetwork
+from gpuspike.engine.training import loop
+from gpuspike.engine.training.data import BatchLoader
+from gpuspike.engine.training.optim import Adam, Optimiser
+from gpuspike.engine.training.protocol import Batch
+
+from gpuspike.datasets.events import SpikeDataset
+
+from .training_translate import Translation, read_params, translate, write_back
+
+__all__ = ["Brian2TimedLoader", "EventPropTrainer", "ExampleTrace"]
+
+
+class Brian2TimedLoader(BatchLoader):
+    """A :class:`BatchLoader` that hands the engine input bin ``k`` at step ``k + 1``.
+
+    This is when Brian2's default schedule lets a ``SpikeGeneratorGroup`` spike at ``k dt``
+    act (see the module docstring); spikes of the last bin are dropped (in Brian2 they
+    arrive after the last update).
+    """
+
+    def batch(self, i: int) -> Batch:
+        b = super().batch(i)
+        shifted = self.xp.zeros_like(b.inputs)
+        shifted[1:] = b.inputs[:-1]
+        return Batch(inputs=shifted, labels=b.labels, index=b.index)
+
+
+@dataclass
+class ExampleTrace:
+    """The engine's forward pass of one example, in Brian2's terms.
+
+    ``v[n]`` (``n = 0..N``, shape ``(N + 1, n_out)``, SI units) is the output voltage after
+    ``n`` updates: ``StateMonitor(out, 'v', when='end')`` records ``v[1:]``, one with the
+    default ``when='start'`` records ``v[:-1]``. ``spikes[group] = (t, i)``: spike times as
+    a Brian2 ``SpikeMonitor`` records them (``(n - 1) dt`` for engine step ``n``) and neuron
+    indices; ``counts[group]``: spikes per neuron; ``prediction``: the predicted class.
+    """
+
+    v: np.ndarray
+    spikes: dict[str, tuple[np.ndarray, np.ndarray]]
+    counts: dict[str, np.ndarray]
+    prediction: int
+
+
+def _seconds(value: Any, what: str) -> float:
+    dim = getattr(value, "dim", None)
+    if dim is not None and str(dim) not in ("s", "second"):
+        raise ModelError(f"{what} must be a time (e.g. 1*ms), got {value!r}")
+    return float(np.asarray(value, dtype=np.float64))
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+
+
+class EventPropTrainer:
+    """Train the weights (and optionally delays) of a Brian2 network with EventProp.
+
+    Parameters
+    ----------
+    net : brian2.Network
+        SpikeGeneratorGroup input, LIF NeuronGroups, ``I_post += w`` Synapses (monitors are
+        ignored).
+    input, output : Brian2 groups, optional
+        The input SpikeGeneratorGroup and the readout NeuronGroup (default: the network's
+        only SpikeGeneratorGroup, the only NeuronGroup without outgoing Synapses). A
+        leaky-integrator readout (no threshold) for voltage losses, LIF for ``ttfs_*``.
+    learn : list, optional
+        Weights to train: ``S.w``, ``'S.w'`` (S a Brian2 name or a variable of the caller)
+        or Synapses objects; default all. The others stay fixed.
+    learn_delays : list, optional
+        Synapses whose per-synapse delays are trained (``S.delay``), within
+        ``[0, max_delay]`` (default ``duration``).
+    loss : str or LossSpec
+        ``"avg_ce"``, ``"sum_ce"``, ``"exp_avg_ce"``, ``"max_ce"``, ``"per_timestep_ce"``,
+        ``"mse"``, ``"ttfs_ce"``, ``"ttfs_dmse"`` or a LossSpec (regulariser settings).
+    dt, duration : Brian2 time or float seconds
+        Step (default: the input group's clock dt) and trial length.
+    engine : str
+        ``"auto"``, ``"numpy"`` or ``"cupy"``.
+    dtype : numpy dtype
+        Float type of the engine (float32; float64 for comparisons).
+    namespace : dict, optional
+        Values of external constants; merged over the caller's variables (the group's own
+        ``namespace`` wins, as in Brian2).
+    max_spikes : int
+        Per-neuron spike buffer of the engine.
+    lift : float
+        After each epoch, added to the learnt input weights of hidden neurons that never
+        fired (0: off).
+    level : int
+        Extra stack frames between the user's code and this call (for wrappers).
+    """
+
+    def __init__(
+        self,
+        net: Any,
+        *,
+        input: Any = None,
+        output: Any = None,
+        learn: Any = None,
+        learn_delays: Any = (),
+        loss: str | LossSpec = "avg_ce",
+        dt: Any = None,
+        duration: Any = None,
+        engine: str = "auto",
+        dtype: Any = np.float32,
+        namespace: Mapping[str, Any] | None = None,
+        max_spikes: int = 500,
+        lift: float = 0.0,
+        max_delay: Any = None,
+        level: int = 0,
+    ) -> None:
+        from brian2.core.namespace import get_local_namespace
+
+        if duration is None:
+            raise ModelError("EventPropTrainer needs duration= (the trial length, e.g. 20*ms)")
+        run_ns = {**get_local_namespace(level + 1), **dict(namespace or {})}
+        if dt is None:
+            dt = input.clock.dt if input is not None else _first_input(net).clock.dt
+        self.dt = _seconds(dt, "dt")
+        self.duration = _seconds(duration, "duration")
+        self.n_steps = int(round(self.duration / self.dt))
+        if self.n_steps < 1 or abs(self.n_steps * self.dt - self.duration) > 1e-9 * self.dt:
+            raise ModelError(
+                f"duration ({self.duration} s) must be a positive multiple of dt ({self.dt} s)"
+            )
+        self.translation: Translation = translate(
+            net,
+            input=input,
+            output=output,
+            learn=learn,
+            learn_delays=learn_delays,
+            loss=loss,
+            dt=self.dt,
+            n_steps=self.n_steps,
+            max_spikes=max_spikes,
+            max_delay=None if max_delay is None else _seconds(max_delay, "max_delay"),
+            run_namespace=run_ns,
+        )
+        self.ir = self.translation.ir
+        self.input = self.translation.input
+        self.output = self.translation.output
+        self.model = EventPropNetwork(
+            self.ir,
+            self.translation.params,
+            engine=engine,
+            dtype=dtype,
+            lift=lift,
+            masks=self.translation.masks,
+        )
+        self.result: loop.FitResult | None = None
+        self._warned_dt = False
+
+    # -- data ------------------------------------------------------------------------------
+    def loader(
+        self,
+        dataset: SpikeDataset,
+        batch_size: int = 256,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        augment: Any = None,
+    ) -> Brian2TimedLoader:
+        """A batch loader of ``dataset`` on the engine's grid, with Brian2's input timing."""
+        n_in = len(self.input)
+        if dataset.n_channels > n_in:
+            raise ModelError(
+                f"the dataset has {dataset.n_channels} channels but the input "
+                f"SpikeGeneratorGroup {self.input.name!r} only {n_in} neurons"
+            )
+        if dataset.n_channels < n_in:
+            dataset = dataclasses.replace(dataset, n_channels=n_in)
+        return Brian2TimedLoader(
+            dataset,
+            batch_size=batch_size,
+            dt=self.dt,
+            n_steps=self.n_steps,
+            xp=self.model.xp,
+            dtype=self.model.dtype,
+            shuffle=shuffle,
+            seed=seed,
+            augment=augment,
+        )
+
+    # -- training --------------------------------------------------------------------------
+    def fit(
+        self,
+        train: SpikeDataset,
+        *,
+        epochs: int = 10,
+        batch_size: int = 32,
+        lr: float = 1e-2,
+        val: SpikeDataset | None = None,
+        test: SpikeDataset | None = None,
+        checkpoint_dir: str | None = None,
+        resume: bool = False,
+        shuffle: bool = True,
+        seed: int = 0,
+        schedule: Any = None,
+        optimiser: Optimiser | None = None,
+        early_stopping_patience: int | None = None,
+        monitor: str = "val_acc",
+        augment: Any = None,
+        progress: bool = True,
+    ) -> loop.FitResult:
+        """Train with Adam (``lr``) for ``epochs`` epochs, then write the result into Brian2.
+
+        ``val`` is evaluated after every epoch, ``test`` once at the end; ``checkpoint_dir``
+        / ``resume`` / ``schedule`` / ``early_stopping_patience`` are those of
+        :func:`gpuspike.engine.training.loop.fit`. Returns its :class:`FitResult`.
+        """
+        bounds = {
+            q.name + ".d": (0.0, q.max_delay_steps * self.dt)
+            for q in self.ir.projections
+            if q.learn_delay
+        }
+        opt = optimiser if optimiser is not None else Adam(lr, bounds=bounds)
+        evals = {
+            k: None if d is None else self.loader(d, max(batch_size, 256))
+            for k, d in (("val", val), ("test", test))
+        }
+        self.result = loop.fit(
+            self.model,
+            self.loader(train, batch_size, shuffle=shuffle, seed=seed, augment=augment),
+            epochs=epochs,
+            optimiser=opt,
+            schedule=schedule,
+            val=evals["val"],
+            test=evals["test"],
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            early_stopping_patience=early_stopping_patience,
+            monitor=monitor,
+            progress=progress,
+            config=self._config(),
+        )
+        self.push(_stacklevel=3)
+        return self.result
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "frontend": "brian2",
+            "dt": self.dt,
+            "n_steps": self.n_steps,
+            "loss": self.ir.loss.kind,
+            "output": self.ir.output,
+            "populations": {p.name: p.size for p in self.ir.populations},
+            "projections": sorted(q.name for q in self.ir.projections),
+        }
+
+    def evaluate(self, dataset: SpikeDataset, batch_size: int = 256) -> float:
+        """Accuracy on ``dataset`` (the loss is in :meth:`score`)."""
+        return self.score(dataset, batch_size)[1]
+
+    def score(self, dataset: SpikeDataset, batch_size: int = 256) -> tuple[float, float]:
+        """``(mean loss, accuracy)`` on ``dataset``."""
+        loss, acc, _ = loop.evaluate(self.model, self.loader(dataset, batch_size))
+        return loss, acc
+
+    def predict(self, dataset: SpikeDataset, batch_size: int = 256) -> np.ndarray:
+        """Predicted class of every example of ``dataset``, in order."""
+        return np.concatenate(
+            [
+                np.asarray(self.model.evaluate(b).predictions, dtype=np.int64)
+                for b in self.loader(dataset, batch_size)
+            ]
+        )
+
+    def run_example(self, times: Any, units: Any) -> ExampleTrace:
+        """The engine's forward pass of one example (spike ``times`` in seconds, ``units``)."""
+        t = np.asarray(times, dtype=np.float64)
+        u = np.asarray(units, dtype=np.int64)
+        ds = SpikeDataset([t], [u], np.zeros(1, np.int64), np.full(1, -1), len(self.input))
+        batch = self.loader(ds, 1).batch(0)
+        m = self.model
+        tape = forward(
+            m.xp,
+            self.ir,
+            m.weights(),
+            m.delay_steps(),
+            m.xp.asarray(batch.inputs, dtype=m.dtype),
+            raster_example=0,
+        )
+        spikes = {}
+        for name, steps in tape.raster.items():
+            idx = [_host(i) for _, i in steps]
+            n = np.concatenate([np.full(len(i), s) for (s, _), i in zip(steps, idx)] or [[]])
+            spikes[name] = ((n - 1) * self.dt, np.concatenate(idx or [[]]).astype(np.int64))
+        pred = int(np.asarray(m.evaluate(batch).predictions)[0])
+        return ExampleTrace(
+            _host(tape.v_out)[:, 0, :].astype(np.float64),
+            spikes,
+            {k: _host(c)[0] for k, c in tape.counts.items()},
+            pred,
+        )
+
+    # -- Brian2 side -----------------------------------------------------------------------
+    def push(self, *, _stacklevel: int = 2) -> None:
+        """Write the engine's weights (and learnt delays, on the step grid) into Brian2.
+
+        Warns (once) when the Brian2 objects' clocks run with another dt than the trainer.
+        """
+        write_back(self.translation, self.model.state_dict(), self.dt)
+        if not self._warned_dt:
+            objs = [
+                *self.translation.groups.values(),
+                *(b.syn for b in self.translation.projections.values()),
+            ]
+            other = {float(o.clock.dt_) for o in objs} - {self.dt}
+            if any(abs(d - self.dt) > 1e-12 * self.dt for d in other):
+                self._warned_dt = True
+                warnings.warn(
+                    f"the network was trained with dt = {self.dt} s but its Brian2 objects run "
+                    f"with dt = {sorted(other)} s; set defaultclock.dt (or the groups' dt) to "
+                    f"{self.dt} s to simulate what was trained",
+                    stacklevel=_stacklevel,
+                )
+
+    def pull(self) -> None:
+        """Re-read the weights and delays of the Brian2 Synapses into the engine."""
+        self.model.load_state_dict(read_params(self.translation))
+
+    def set_input(self, times: Any, units: Any) -> None:
+        """Give the input SpikeGeneratorGroup one example, on the training grid.
+
+        Spike times are floored to ``k dt`` as the trainer's loader bins them; spikes at or
+        after ``duration`` are dropped. A channel may spike once per step (Brian2's rule).
+        """
+        from brian2 import second
+
+        t = np.asarray(times, dtype=np.float64)
+        u = np.asarray(units, dtype=np.int64)
+        k = np.floor(t / self.dt).astype(np.int64)
+        keep = (k >= 0) & (k < self.n_steps)
+        k, u = k[keep], u[keep]
+        key = k * len(self.input) + u
+        if np.unique(key).size != key.size:
+            raise ModelError(
+                "an input channel spikes more than once in one step; Brian2's "
+                "SpikeGeneratorGroup cannot express that — use a smaller dt"
+            )
+        order = np.argsort(key, kind="stable")
+        self.input.set_spikes(u[order], k[order] * self.dt * second)
+
+
+def _first_input(net: Any) -> Any:
+    for obj in net.objects:
+        if type(obj).__name__ == "SpikeGeneratorGroup":
+            return obj
+    raise ModelError("the network has no SpikeGeneratorGroup input")
