@@ -1,7 +1,8 @@
 """A trainable EventProp network on the numpy or cupy engine (the training loop's model).
 
 Holds the learnable arrays (``"<pre>-><post>.w"``: weights ``w[post, pre]``;
-``"<pre>-><post>.d"``: delays in seconds, rounded to steps when used), runs forward, loss and
+``"<pre>-><post>.d"``: delays in the time unit of ``dt`` (seconds from the CLI and Brian2,
+ms from PyNN), rounded to steps when used), runs forward, loss and
 backward on a :class:`~gpuspike.engine.training.protocol.Batch`, and keeps the per-neuron
 spike counts of the epoch for weight lifting: after each epoch, every incoming learnt weight
 of a hidden neuron that never fired is raised by ``lift`` (Nowotny et al. 2025's remedy for
@@ -45,8 +46,8 @@ class EventPropNetwork:
     ir : EventPropIR
         The validated network.
     params : mapping
-        Initial host arrays: ``"<proj>.w"`` for every projection, ``"<proj>.d"`` (seconds)
-        for every projection with delays.
+        Initial host arrays: ``"<proj>.w"`` for every projection, ``"<proj>.d"`` (same time
+        unit as ``ir.dt``) for every projection with delays.
     engine : str or module
         ``"auto"``, ``"numpy"``, ``"cupy"`` or an array module.
     dtype : numpy dtype
