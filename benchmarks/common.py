@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from typing import Self
+
     import numpy as np
-    from typing_extensions import Self
 
 #: ``examples/`` (its networks are imported by the benchmarks: ``from demo import cuba``).
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -124,7 +125,7 @@ def emit(**fields: Any) -> dict[str, Any]:
             v = float(f"{v:.6g}")
         line[k] = v
     line.update(host_info())
-    line["date"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    line["date"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     print(json.dumps(line), flush=True)
     return line
 

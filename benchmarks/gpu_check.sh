@@ -8,8 +8,9 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
 #       --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
 #       --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-#       --platform manylinux1_x86_64 -d .whl brian2==2.10.1
-# Only brian2 is missing there: its Requires-Dist (numpy>=2, cython<3.1.4, sympy, pyparsing,
+#       --platform manylinux1_x86_64 -d .whl brian2==2.10.1 snntorch==1.0.0
+# Only brian2 and snntorch (pure Python, for train_shd.py; needs the image's torch) are
+# missing there: brian2's Requires-Dist (numpy>=2, cython<3.1.4, sympy, pyparsing,
 # jinja2, setuptools, packaging) and the test tools (pytest, pytest-xdist, pytest-timeout,
 # hypothesis, sortedcontainers, execnet, iniconfig, pluggy) and h5py, tqdm, scipy are in the
 # image. If brian2 2.10.1 fails with the image's numpy 2.5, add EXTRA="numpy==2.3.5" to

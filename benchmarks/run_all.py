@@ -1,4 +1,4 @@
-"""Run every benchmark (CUBA, COBAHH, construction), each in its own process; JSON lines out.
+"""Run every benchmark (CUBA, COBAHH, construction, SHD training), each in its own process.
 
 Each benchmark runs as a subprocess of this interpreter (so Brian2's global state and the
 GPU memory of one do not leak into the next); its stdout JSON lines are passed through to
@@ -22,6 +22,9 @@ sys.path.insert(0, str(HERE))
 
 from common import emit, log, resolve_engine  # noqa: E402 - after the path set-up
 
+#: train_shd's size on the CPU without --quick (minutes on 2 cores, not the GPU's sizes).
+SHD_CPU = ["train_shd.py", "--dt", "5", "--batches", "3"]
+
 
 def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
     """(label, script and its arguments) of every benchmark to run."""
@@ -29,6 +32,8 @@ def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("cuba", ["cuba.py"]),
         ("cobahh", ["cobahh.py"]),
         ("construction", ["construction.py"]),
+        # EventProp against snnTorch BPTT: 10 timed batches at dt 1 and 5 ms on the GPU
+        ("train_shd", ["train_shd.py"] if engine == "cupy" or quick else SHD_CPU),
     ]
     if engine == "cupy" and not quick:
         # the CPU size on the GPU too, against the same Brian2 peer, and float32 at scale

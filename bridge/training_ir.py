@@ -88,6 +88,10 @@ class EventPropIR:
     n_steps: int = 1000
     max_spikes: int = 500
     grazing_eps: float = 0.0
+    #: how the jump's ``tau_m du/dt`` at a crossing is taken: ``"interpolated"`` (the
+    #: crossing inside the step, exact propagator) or ``"sample"`` (``J - u`` on the grid
+    #: after it, as mlGeNN). See :mod:`gpuspike.engine.eventprop.rings`.
+    crossing: str = "interpolated"
 
     def population(self, name: str) -> TrainPopulation:
         for p in self.populations:
@@ -135,5 +139,8 @@ class EventPropIR:
                 raise ModelError(f"projection {q.name} starts at a non-spiking readout")
             if q.learn_delay and not q.has_delays:
                 raise ModelError(f"projection {q.name} learns delays but max_delay_steps = 0")
+        if self.crossing not in ("interpolated", "sample"):
+            raise ModelError(f"crossing must be 'interpolated' or 'sample', not "
+                             f"{self.crossing!r}")
         if self.n_steps < 1 or self.dt <= 0 or self.max_spikes < 1:
             raise ModelError("n_steps, dt and max_spikes must be positive")

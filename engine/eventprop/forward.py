@@ -6,7 +6,8 @@ Grid ``t_n = n dt``, ``n = 0..N``; every population is in the canonical form of
 
     u <- alpha u + P J ;  J <- beta J                 (exact propagator, all populations)
     v_out[n] = u_out + v_rest                         (the readout trace)
-    n < N:  s = u >= theta  ->  ring (n, J - u) ;  u[s] <- v_reset   (spiking populations)
+    n < N:  s = u >= theta  ->  ring (n, state at step start) ;  u[s] <- v_reset
+            (spiking populations; the ring turns the state into the crossing slope)
             deliver: J_post += g_post W s_pre, at step n + d for delayed projections
                      (input bin n is the input population's s)
 
@@ -99,6 +100,7 @@ def forward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: di
 
     deliver(0, {ir.input.name: inputs[0]})
     for n in range(1, n_steps + 1):
+        before = {name: (u[name], cur[name]) for name in rings}
         for name, p in prop.items():
             u[name] = p.alpha * u[name] + p.p_vi * cur[name]
             cur[name] = p.beta * cur[name]
@@ -109,7 +111,7 @@ def forward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: di
         for name, ring in rings.items():
             neuron = pops[name].neuron
             s = u[name] >= neuron.theta
-            ring.push(xp, s, n, cur[name] - u[name])
+            ring.push(xp, s, n, *before[name])
             u[name] = xp.where(s, neuron.v_reset, u[name])
             spikes[name] = s.astype(dtype)
             if name == ir.output:
@@ -117,7 +119,8 @@ def forward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: di
             if raster_example is not None:
                 raster[name].append((n, xp.nonzero(s[raster_example])[0]))
         deliver(n, spikes)
-    for ring in rings.values():
+    for name, ring in rings.items():
         ring.check()
+        ring.finish(xp, pops[name].neuron, ir.dt, ir.crossing)
     counts = {name: ring.count for name, ring in rings.items()}
     return ForwardTape(rings, v_out, first, counts, raster)

@@ -15,7 +15,8 @@ _KINDS = {"integral_mse": "mse"}
 
 
 def engine_network(net: Network, loss: Loss, T: float, dt: float, *, xp=np,
-                   max_spikes: int = 500) -> tuple[EventPropNetwork, int]:
+                   max_spikes: int = 500, crossing: str = "interpolated"
+                   ) -> tuple[EventPropNetwork, int]:
     """The engine's model of ``net`` on a grid of ``dt`` (float64) and its step count."""
     p = net.params
     n_steps = int(round(T / dt))
@@ -33,7 +34,8 @@ def engine_network(net: Network, loss: Loss, T: float, dt: float, *, xp=np,
             params[q.name + ".d"] = q.delay
     spec = LossSpec(_KINDS.get(loss.kind, loss.kind), tau_w=loss.tau_w, tau0=loss.tau0,
                     tau1=loss.tau1, alpha=loss.alpha, delta=loss.delta)
-    ir = EventPropIR(tuple(pops), tuple(projs), net.output, spec, dt, n_steps, max_spikes)
+    ir = EventPropIR(tuple(pops), tuple(projs), net.output, spec, dt, n_steps, max_spikes,
+                     crossing=crossing)
     return EventPropNetwork(ir, params, engine=xp, dtype=np.float64), n_steps
 
 
@@ -50,10 +52,10 @@ def engine_batch(inputs, loss: Loss, n_in: int, n_steps: int, dt: float, xp=np) 
     return Batch(xp.asarray(x), xp.asarray(labels), np.arange(1))
 
 
-def engine_gradients(net: Network, inputs, loss: Loss, T: float, dt: float, xp=np
-                     ) -> tuple[float, Gradients, np.ndarray]:
+def engine_gradients(net: Network, inputs, loss: Loss, T: float, dt: float, xp=np,
+                     crossing: str = "interpolated") -> tuple[float, Gradients, np.ndarray]:
     """Loss, gradients (reference layout) and per-neuron spike counts from the engine."""
-    model, n_steps = engine_network(net, loss, T, dt, xp=xp)
+    model, n_steps = engine_network(net, loss, T, dt, xp=xp, crossing=crossing)
     batch = engine_batch(inputs, loss, net.n_in, n_steps, dt, xp)
     terms, g, tape = model.gradients(batch)
     host = lambda a: a.get() if hasattr(a, "get") else np.asarray(a)  # noqa: E731

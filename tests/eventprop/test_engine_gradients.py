@@ -34,25 +34,28 @@ def test_engine_equals_discrete_twin(name, xp):
     kwargs, loss = CASES[name]
     net, inputs = on_grid(kwargs)
     value, grads, fwd = loss_and_grad_discrete(net, inputs, T, 0.01, loss)
-    e_value, e_grads, counts = engine_gradients(net, inputs, loss, T, 0.01, xp=xp)
+    e_value, e_grads, counts = engine_gradients(net, inputs, loss, T, 0.01, xp=xp,
+                                                crossing="sample")
     assert (counts == fwd.spike_counts()).all()
     assert e_value == pytest.approx(value, rel=1e-12)
     np.testing.assert_allclose(flat(e_grads), flat(grads), rtol=1e-9,
                                atol=1e-12 * np.abs(flat(grads)).max())
 
 
+@pytest.mark.parametrize("crossing", ["interpolated"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_engine_converges_to_exact_gradients(name):
+def test_engine_converges_to_exact_gradients(name, crossing):
     kwargs, loss = CASES[name]
     net, inputs = on_grid(kwargs)
     _, exact, fwd = loss_and_grad(net, inputs, T, loss)
     counts = np.bincount([s.neuron for s in fwd.spikes], minlength=net.n_neurons)
     errors = []
     for dt in (0.01, 0.001):
-        _, grads, e_counts = engine_gradients(net, inputs, loss, T, dt)
+        _, grads, e_counts = engine_gradients(net, inputs, loss, T, dt, crossing=crossing)
         assert (e_counts == counts).all(), f"dt={dt}: spike counts differ from the exact ones"
         errors.append(float(np.linalg.norm(flat(grads) - flat(exact))
                             / np.linalg.norm(flat(exact))))
-    print(f"{name}: relative error at dt=0.01, 0.001 ms: {errors[0]:.2e}, {errors[1]:.2e}")
+    print(f"{name} ({crossing}): relative error at dt=0.01, 0.001 ms: "
+          f"{errors[0]:.2e}, {errors[1]:.2e}")
     assert errors[1] < errors[0] / 5, "no O(dt) convergence over a 10x smaller dt"
     assert errors[1] <= 1e-3
