@@ -77,6 +77,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "rate_hz_brian2",
         "rate_rel_diff",
     ),
+    "train_shd": ("framework", "engine", "device", "dt_ms", "n_steps", "hidden", "batch_size",
+                  "batch_time_s", "epoch_time_s", "peak_mem_mib", "peak_mem_source",
+                  "spikes_per_hidden_neuron", "updates_skipped_nonfinite"),
+    "train_shd_ratio": ("peer", "dt_ms", "speedup", "memory_ratio", "meets_goal"),
     "other": ("bench", "engine", "error", "failed", "wall_s"),
 }
 
@@ -113,7 +117,8 @@ def render(records: list[dict], title: str) -> str:
         out += ["Devices: " + "; ".join(devices), ""]
     if dates:
         out += [f"Measured: {dates[0]} .. {dates[-1]}", ""]
-    for key in ("cuba", "cuba-overhead", "cobahh", "construction", "ratio", "other"):
+    for key in ("cuba", "cuba-overhead", "cobahh", "construction", "ratio", "train_shd",
+                "train_shd_ratio", "other"):
         if key in groups:
             out += [f"## {key}", "", table(groups[key], COLUMNS[key]), ""]
     notes = sorted({str(r[k]) for r in records for k in ("anchor_note", "note") if r.get(k)})
