@@ -76,7 +76,8 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
         raise ModelError(f"unknown dataset {dataset!r}; use mnist5k, mnist or shd")
     cfg = dict(DEFAULTS[base], dataset=dataset, seed=0, engine="auto", checkpoint=None,
                resume=False, progress=True, plots=None, train=None, test=None,
-               loso_speaker=None, mnist_path=None, dtype="float32")
+               loso_speaker=None, mnist_path=None, dtype="float32", ease_in=False,
+               val_fraction=0.0, early_stopping=None)
     cfg.update({k: v for k, v in options.items() if v is not None})
     return cfg
 
@@ -90,7 +91,7 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     from gpuspike.engine.training.data import BatchLoader
     from gpuspike.engine.training.loop import fit
     from gpuspike.engine.training.optim import Adam
-    from gpuspike.engine.training.schedules import ExponentialDecay
+    from gpuspike.engine.training.schedules import EaseIn, ExponentialDecay
 
     cfg = resolve_config(options)
     train_ds, test_ds = _datasets(cfg)
@@ -121,10 +122,24 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                          augment=augment)
     test = BatchLoader(test_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
                        n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
+    val = None
+    if float(cfg["val_fraction"]) > 0:
+        train_ds, val_ds = _split_validation(train_ds, float(cfg["val_fraction"]),
+                                             int(cfg["seed"]))
+        loader = BatchLoader(train_ds, batch_size=int(cfg["batch_size"]), dt=dt,
+                             n_steps=n_steps, xp=model.xp, dtype=model.dtype,
+                             seed=int(cfg["seed"]), augment=augment)
+        val = BatchLoader(val_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
+                          n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
+    schedule = ExponentialDecay(float(cfg["lr_decay"]))
+    if cfg["ease_in"]:
+        schedule = EaseIn(inner=schedule)
     result = fit(model, loader, epochs=int(cfg["epochs"]), optimiser=Adam(float(cfg["lr"])),
-                 schedule=ExponentialDecay(float(cfg["lr_decay"])), test=test,
+                 schedule=schedule, val=val, test=test,
                  checkpoint_dir=cfg["checkpoint"], resume=bool(cfg["resume"]),
-                 progress=bool(cfg["progress"]), monitor="train_acc",
+                 early_stopping_patience=cfg["early_stopping"],
+                 progress=bool(cfg["progress"]),
+                 monitor="val_acc" if val is not None else "train_acc",
                  config={k: cfg[k] for k in SHAPE_KEYS}, config_keys=list(SHAPE_KEYS))
     if cfg["plots"]:
         _plots(Path(cfg["plots"]), result, model, test)
@@ -134,6 +149,7 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     last = result.history[-1] if result.history else {}
     return {
         "train_acc": result.final.get("train_acc"), "test_acc": result.final.get("test_acc"),
+        "val_acc": result.final.get("val_acc"), "best_epoch": result.best_epoch,
         "test_loss": result.final.get("test_loss"), "epochs": len(result.history),
         "epoch_time_s": result.epoch_time_s,
         "peak_mem_mib": result.peak_memory_bytes / 2**20,
@@ -141,6 +157,19 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         "engine": backend.name, "spikes_per_neuron": last.get("spikes_per_neuron"),
         "config": {k: v for k, v in cfg.items() if k not in ("progress",)},
     }
+
+
+def _split_validation(dataset, fraction: float, seed: int):
+    """A stratified, seeded hold-out of ``fraction`` of each class (the test set stays
+    untouched for the final figure)."""
+    rng = np.random.default_rng(seed + 7919)
+    val = []
+    for c in np.unique(dataset.labels):
+        idx = rng.permutation(np.flatnonzero(dataset.labels == c))
+        val.extend(idx[: max(1, int(round(fraction * len(idx))))].tolist())
+    val = np.sort(np.asarray(val))
+    keep = np.setdiff1d(np.arange(len(dataset)), val)
+    return dataset.subset(keep), dataset.subset(val)
 
 
 def _plots(folder: Path, result, model, test) -> None:
@@ -186,6 +215,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lift", type=float, help="weight lift for silent neurons per epoch")
     p.add_argument("--augment-shift", type=int, help="random channel shift (+-channels)")
     p.add_argument("--dtype", choices=("float32", "float64"))
+    p.add_argument("--ease-in", action="store_true", default=None,
+                   help="learning rate from 1e-3 x lr up by 5 %% per batch (mlGeNN)")
+    p.add_argument("--val-fraction", type=float,
+                   help="hold out this stratified fraction of the training set for validation")
+    p.add_argument("--early-stopping", type=int,
+                   help="stop after this many epochs without a better validation accuracy")
     p.add_argument("--checkpoint", help="folder for a checkpoint each epoch")
     p.add_argument("--resume", action="store_true", default=None)
     p.add_argument("--plots", help="folder for training curves, confusion matrix, raster")

@@ -86,3 +86,12 @@ def test_defaults_and_errors():
         resolve_config({"dataset": "cifar"})
     with pytest.raises(ModelError, match="--train"):
         run_training({"dataset": "shd"})
+
+
+def test_validation_split_early_stopping_and_ease_in(files):
+    train, test = files
+    r = run_training(dict(SMALL, train=str(train), test=str(test), val_fraction=0.25,
+                          early_stopping=2, ease_in=True, epochs=4))
+    assert r["val_acc"] is not None
+    assert 1 <= r["epochs"] <= 4
+    assert r["best_epoch"] is not None
