@@ -97,7 +97,20 @@ def _reset_before_monitor(o: Any, root: Any, ranks: dict[int, int], objects: lis
     if any("rand" in str(st) for st in reset):
         raise UnsupportedFeature(f"{type(o).__name__} {o.name!r} (when={o.when!r}) records "
                                  "variables after a reset that draws random numbers")
+    if any(_calls(st) for st in reset):
+        raise UnsupportedFeature(f"{type(o).__name__} {o.name!r} (when={o.when!r}) records "
+                                 "variables after a reset that calls a timed array or a "
+                                 "user function; record them with the default "
+                                 "when='thresholds'")
     return tuple(reset)
+
+
+def _calls(st: ir.Statement) -> bool:
+    """Whether a statement calls a timed array or a user function."""
+    if isinstance(st, ir.Conditional):
+        return bool(st.condition.atoms(sympy.core.function.AppliedUndef)) or any(
+            _calls(b) for b in (*st.body, *st.orelse))
+    return bool(st.expr.atoms(sympy.core.function.AppliedUndef))
 
 
 def _statement_symbols(st: ir.Statement) -> set[str]:
@@ -163,7 +176,8 @@ def state_monitor(o: Any, pop_name: Any, dt: float, binding: Binding, timed: Tim
         linked[var] = (aux, tvar)
     binding.monitors[name] = (o, "state", {"every": every, "derived": derived,
                                            "timed": dict(timed.arrays), "indices": idx - start,
-                                           "linked": linked})
+                                           "linked": linked,
+                                           "functions": dict(timed.functions)})
     out.insert(0, ir.StateMonitorIR(name, group, tuple(record), tuple(int(x) for x in idx),
                                     every, when, order))
     return out

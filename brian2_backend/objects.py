@@ -124,6 +124,8 @@ def build_network(net: Any, dt: float, precision: str, seed: int
         root = root_group(g)
         if isinstance(root, SpikeGeneratorGroup):
             return ir_name(root.name)
+        if isinstance(root, Synapses):  # Synapses acting on Synapses
+            return syn_of(root).name
         return group_of(root).name
 
     def syn_of(S: Any) -> SynapsesDraft:
@@ -205,6 +207,7 @@ def build_network(net: Any, dt: float, precision: str, seed: int
         synapses=tuple(finish_synapses(s) for s in synapses.values()),
         sources=tuple(sources),
         timed_arrays=tuple(timed.arrays.values()),
+        functions=tuple(timed.functions.values()),
         monitors=tuple(m for m in monitors if m is not None),
         **({"operations": tuple(operations)} if operations else {}),
         precision=precision,

@@ -67,7 +67,7 @@ def write_monitors(sim: Simulation, binding: Binding, written: Written, first_st
                     values[var] = sim.states(aux).values[tvar][0, done:]
                 for var, expr in extra["derived"].items():
                     values[var] = evaluate_on_host(expr, values, st.t[done:], st.indices,
-                                                   extra["timed"])
+                                                   extra["timed"], extra.get("functions"))
                 _append_states(mon, st.t[done:], values)
         elif kind == "idle_rate":  # the source emits nothing in this run
             t_new = np.arange(first_step, first_step + n_steps) * sim.net.dt
@@ -96,13 +96,18 @@ def write_monitors(sim: Simulation, binding: Binding, written: Written, first_st
 
 
 def evaluate_on_host(expr: Any, values: dict[str, np.ndarray], t: np.ndarray,
-                     indices: np.ndarray, timed: dict) -> np.ndarray:
+                     indices: np.ndarray, timed: dict, functions: dict | None = None
+                     ) -> np.ndarray:
     """Evaluate an IR expression on recorded samples (shape (samples, indices)): ``t``
-    per sample, ``i`` per index, timed arrays as the engine reads them."""
+    per sample, ``i`` per index, timed arrays as the engine reads them, user functions
+    (IR name -> :class:`~gpuspike.bridge.ir.FunctionIR`) through their Python code."""
     import sympy
     from gpuspike.engine.exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
+    from gpuspike.engine.functions import numpy_namespace
 
     env: dict[str, Any] = {**NUMPY_NAMESPACE, "np": np}
+    called = {type(f).__name__ for f in expr.atoms(sympy.core.function.AppliedUndef)}
+    env.update(numpy_namespace([f for n, f in (functions or {}).items() if n in called], env))
     subs = {}
     for k_, call in enumerate(sorted(expr.atoms(sympy.core.function.AppliedUndef), key=str)):
         ta = timed.get(type(call).__name__)

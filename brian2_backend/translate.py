@@ -24,6 +24,8 @@ shared (scalar) variable         its current value, when no per-step code writes
 clock ``t`` / ``dt``             ``t`` / the clock's dt
 ``timestep(x, dt)``              ``floor((x + 1e-3 dt) / dt)`` (Brian2's definition)
 ``TimedArray``                   a :class:`~gpuspike.bridge.ir.TimedArrayIR` call
+user ``Function``                a :class:`~gpuspike.bridge.ir.FunctionIR` call (see
+                                 :mod:`.functions`)
 random functions                 ``rand``, ``randn``, ``poisson`` and Brian2's
                                  ``BinomialFunction``: call sites numbered over the block
 temporaries, subexpressions      locals named ``_L_<name>`` (no clash with ``i``, ``j``)
@@ -47,6 +49,7 @@ from gpuspike.bridge import ir
 from gpuspike.bridge.errors import UnsupportedFeature
 from gpuspike.bridge.expressions import FUNCTIONS, _RandomDraw, binomial, parse_expression
 
+from .functions import function_ir
 from .names import elementwise_link, ir_name, link_names, root_group
 
 #: Brian2 index names -> IR suffix of a variable read through them.
@@ -59,10 +62,23 @@ _KNOWN = FUNCTIONS | {"timestep"}
 
 @dataclass
 class TimedArrays:
-    """Timed arrays met while translating, by IR name (shared over the whole network)."""
+    """Timed arrays and user functions met while translating, by IR name (shared over
+    the whole network)."""
 
     arrays: dict[str, ir.TimedArrayIR] = field(default_factory=dict)
     by_id: dict[int, str] = field(default_factory=dict)
+    functions: dict[str, ir.FunctionIR] = field(default_factory=dict)
+    function_ids: dict[int, str] = field(default_factory=dict)
+
+    def add_function(self, name: str, func: Any, owner: Any, what: str) -> str:
+        """The IR name of the Brian2 user function ``func`` (called ``name``)."""
+        if id(func) not in self.function_ids:
+            ir_fn = ir_name(name)
+            if ir_fn in self.functions or ir_fn in self.arrays:
+                ir_fn = ir_name(f"{ir_fn}_{len(self.functions)}")
+            self.functions[ir_fn] = function_ir(ir_fn, name, func, owner, what)
+            self.function_ids[id(func)] = ir_fn
+        return self.function_ids[id(func)]
 
     def add(self, ta: Any) -> str:
         if id(ta) in self.by_id:
@@ -156,8 +172,10 @@ class BlockTranslator:
                 raise UnsupportedFeature(
                     f"{self.ctx.what}: variable {key!r} belongs to {owner.name!r} "
                     "(linked variables are not supported yet)")
-            if var.name in ("_synaptic_pre", "_synaptic_post") and suffix == "":
-                return sympy.Symbol("i" if var.name == "_synaptic_pre" else "j")
+            if var.name in ("_synaptic_pre", "_synaptic_post"):
+                # a synapse's own i / j; with a suffix, those of a Synapses acting as the
+                # pre/post side (i_post: the pre-synaptic index of the target synapse)
+                return sympy.Symbol(("i" if var.name == "_synaptic_pre" else "j") + suffix)
             if var.name == "i" and not self.ctx.synaptic:
                 return sympy.Symbol("i")
             if var.name == "i" and suffix:
@@ -236,6 +254,10 @@ class BlockTranslator:
             elif isinstance(self.variables.get(name), BinomialFunction):
                 n, p = _binomial_parameters(self.variables[name])
                 subs[call] = binomial(sympy.Integer(10**6 + k), _number(n), _number(p))
+            elif isinstance(self.variables.get(name), Function) and name not in _KNOWN:
+                fn = self.ctx.timed.add_function(name, self.variables[name],
+                                                 self.ctx.sides.get("_idx"), self.ctx.what)
+                subs[call] = sympy.Function(fn)(*call.args)
             elif name not in _KNOWN:
                 raise UnsupportedFeature(f"{self.ctx.what}: function {name!r}")
         if subs:

@@ -28,6 +28,7 @@ each group's spike ring) -> ``synapses`` (pathways deliver the events of step
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -314,6 +315,13 @@ class SynapseGroupIR:
     """Synapses from group ``pre`` to group ``post``.
 
     ``dynamics``: clock-driven per-synapse statements run in the ``groups`` phase.
+
+    ``pre`` or ``post`` may name another synapse group (Brian2's Synapses acting on
+    Synapses): that side's elements are its synapses in their user order (``N_pre`` /
+    ``N_post`` its number of synapses), ``x_pre`` / ``x_post`` its synapse variables (to
+    read, accumulate into or sum into), ``i_post`` / ``j_post`` the pre- and
+    post-synaptic indices of its synapses. A synapse group emits no events: pathways start
+    on neuron groups and sources only.
     """
 
     name: str
@@ -370,6 +378,29 @@ class TimedArrayIR:
 
 
 Source = Union[PoissonSourceIR, SpikeArraySourceIR]
+
+
+@dataclass(frozen=True, eq=False)
+class FunctionIR:
+    """A user function, called in expressions as ``name(args)`` (element-wise, pure).
+
+    ``numpy``: a vectorised Python callable (arrays in, array out) that the NumPy engine
+    calls; ``cuda``: CUDA C++ source that defines ``name`` for the CuPy engine (plain C++
+    functions in it become ``__device__`` functions). An engine refuses a network whose
+    kernels call a function without its implementation.
+    """
+
+    name: str
+    numpy: Callable[..., np.ndarray] | None = None
+    cuda: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or "__" in self.name:
+            raise ModelError(f"function name {self.name!r} must be an identifier without "
+                             "'__'")
+        if self.numpy is None and self.cuda is None:
+            raise ModelError(f"function {self.name!r} has no implementation: give numpy= "
+                             "(a Python callable) and/or cuda= (CUDA C++ source)")
 
 
 # ----------------------------------------------------------------------------- monitors
@@ -450,6 +481,7 @@ class NetworkIR:
     precision: str = "float64"
     seed: int = 0
     name: str = "network"
+    functions: tuple[FunctionIR, ...] = ()
 
     def __post_init__(self) -> None:
         if self.precision not in ("float32", "float64"):
@@ -467,6 +499,18 @@ class NetworkIR:
             if g.name == name:
                 return g
         raise ModelError(f"network has no neuron group or source named {name!r}")
+
+    def endpoint(self, name: str) -> NeuronGroupIR | Source | SynapseGroupIR:
+        """The pre- or post-synaptic side ``name`` of a synapse group: a neuron group, a
+        source or another synapse group."""
+        for s in self.synapses:
+            if s.name == name:
+                return s
+        for g in (*self.groups, *self.sources):
+            if g.name == name:
+                return g
+        raise ModelError(f"network has no neuron group, source or synapse group named "
+                         f"{name!r}")
 
     def synapse_group(self, name: str) -> SynapseGroupIR:
         for s in self.synapses:

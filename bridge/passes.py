@@ -298,7 +298,8 @@ class _Scope:
         if unknown:
             raise UndefinedSymbol(
                 f"{self.where}: `{stmt}` calls unknown function(s) {unknown}; add a timed "
-                f"array of that name to the network or use one of {sorted(self.functions)}"
+                f"array or a user function (FunctionIR) of that name to the network or use "
+                f"one of {sorted(self.functions)}"
             )
 
     def check_condition(self, cond: sympy.Basic, what: str, local: Mapping[str, str]) -> None:
@@ -427,6 +428,12 @@ def _validate_group(group: NeuronGroupIR, functions: set[str]) -> None:
 def _side_names(pop, suffix: str, scope: _Scope) -> dict[str, Variable] | None:
     """Add the ``x_<suffix>`` names of population ``pop`` to ``scope``."""
     scope.kinds[f"N_{suffix}"] = "int"
+    if isinstance(pop, SynapseGroupIR):  # synapses on synapses: its synapses' variables
+        scope.kinds.update({f"i_{suffix}": "int", f"j_{suffix}": "int"})
+        for v in pop.variables:
+            scope.kinds.setdefault(f"{v.name}_{suffix}", _family(v.dtype))
+            scope.cross.setdefault(f"{v.name}_{suffix}", suffix)
+        return {v.name: v for v in pop.variables}
     scope.kinds[f"lastspike_{suffix}"] = "float"
     if not isinstance(pop, NeuronGroupIR):
         return None
@@ -446,12 +453,15 @@ def _validate_synapses(net: NetworkIR, syn: SynapseGroupIR, functions: set[str])
     for side in ("pre", "post"):
         name = getattr(syn, side)
         try:
-            pops[side] = net.population(name)
+            pops[side] = net.endpoint(name)
         except ModelError:
             raise ModelError(
                 f"{owner}: {side}-synaptic group {name!r} does not exist; add it to the "
                 f"network or fix the name"
             ) from None
+        if name == syn.name:
+            raise ModelError(f"{owner}: a synapse group cannot be its own {side}-synaptic "
+                             "group")
     scope = _Scope(owner, owner)
     scope.functions |= functions
     scope.kinds.update({"t": "float", "dt": "float", "i": "int", "j": "int", "N": "int"})
@@ -466,9 +476,10 @@ def _validate_synapses(net: NetworkIR, syn: SynapseGroupIR, functions: set[str])
     for pw in syn.pathways:
         where = f"{owner}, pathway {pw.name!r}"
         source = pops[pw.source]
-        events = [e.name for e in source.events] if isinstance(source, NeuronGroupIR) else [
-            "spike"
-        ]
+        events = (
+            [e.name for e in source.events] if isinstance(source, NeuronGroupIR)
+            else [] if isinstance(source, SynapseGroupIR) else ["spike"]
+        )
         if pw.event not in events:
             raise ModelError(
                 f"{where}: the {pw.source}-synaptic group {source.name!r} has no event "
@@ -526,7 +537,7 @@ def _validate_writers(net: NetworkIR) -> None:
         for sv in syn.summed:
             group = syn.post if sv.side == "post" else syn.pre
             key = (group, sv.target)
-            lo, hi = sv.target_range or (0, net.population(group).size)
+            lo, hi = sv.target_range or (0, getattr(net.endpoint(group), "size", 2**62))
             overlap = any(lo < h and l_ < hi for l_, h, _ in ranges.get(key, ()))
             ranges.setdefault(key, []).append((lo, hi, syn.name))
             if key in summed and overlap:
@@ -599,12 +610,12 @@ def validate(net: NetworkIR) -> None:
     """
     names = [
         o.name for o in (*net.groups, *net.synapses, *net.sources, *net.timed_arrays,
-                         *net.monitors)
+                         *net.functions, *net.monitors)
     ]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ModelError(f"names {dupes} are used by more than one object; rename them")
-    functions = {ta.name for ta in net.timed_arrays}
+    functions = {ta.name for ta in net.timed_arrays} | {f.name for f in net.functions}
     for group in net.groups:
         _validate_group(group, functions)
     for syn in net.synapses:

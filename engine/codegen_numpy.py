@@ -20,6 +20,7 @@ import sympy
 from . import kernel_ir as k
 from . import rng, rng_discrete
 from .exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
+from .functions import numpy_namespace
 
 NP_DTYPES = {"float64": "np.float64", "float32": "np.float32", "int32": "np.int32",
              "int64": "np.int64", "uint32": "np.uint32", "bool": "np.bool_"}
@@ -426,6 +427,9 @@ class NumpyProgram:
         self.plan = plan
         self.source = NumpyKernelPrinter(plan).source()
         namespace = dict(RUNTIME_NAMESPACE)
+        reserved = {**RUNTIME_NAMESPACE, "STEP_KERNELS": None,
+                    **{f"k_{kern.name}": None for kern in plan.step_kernels}}
+        namespace.update(numpy_namespace(plan.functions, reserved))
         code = compile(self.source, f"<gpuspike numpy kernels {plan.name}>", "exec")
         exec(code, namespace)  # noqa: S102 - source printed by us from the kernel IR
         self.step_kernels = namespace["STEP_KERNELS"]

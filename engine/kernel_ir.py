@@ -21,7 +21,7 @@ exactly this; neither knows any neuron model.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Any, Union
 
 import sympy
 
@@ -313,6 +313,8 @@ class Plan:
     arrays: tuple[ArrayDecl, ...]
     step_kernels: tuple[Kernel, ...]  # in execution order within a step
     ring_depths: tuple[tuple[str, int], ...] = ()
+    #: user functions the kernels call (:class:`~gpuspike.bridge.ir.FunctionIR`)
+    functions: tuple[Any, ...] = ()
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
     def array(self, name: str) -> ArrayDecl:

@@ -11,7 +11,9 @@ NeuronGroupIR               ``<g>_update`` (groups), ``<g>_threshold`` (threshol
 PoissonSourceIR             ``<src>_poisson`` (thresholds): emit where ``u < rate dt``
 SpikeArraySourceIR          ``<src>_spikes`` (thresholds): emit the scheduled spikes
 SynapseGroupIR              ``<S>_dynamics``, ``<S>_summed_<x>`` (groups, before the
-                            neuron updates), ``<S>_<pathway>`` (synapses)
+                            neuron updates), ``<S>_<pathway>`` (synapses); a side that
+                            is another synapse group goes through its slot map
+                            (:mod:`.endpoints`)
 monitors                    ``<m>_record`` in the monitor's phase, after the groups
 ==========================  ===========================================================
 
@@ -33,7 +35,9 @@ from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 from gpuspike.bridge.expressions import clip
 from gpuspike.bridge.passes import bake_parameters, common_subexpressions, is_side_uniform
 
+from . import endpoints
 from . import kernel_ir as k
+from .functions import used_functions
 
 T, I, J = sympy.Symbol("_t_"), sympy.Symbol("_i_"), sympy.Symbol("_j_")
 RANDOM_NAMES = ("rand", "randn", "binomial", "poisson")
@@ -41,7 +45,9 @@ RANDOM_NAMES = ("rand", "randn", "binomial", "poisson")
 
 @dataclass(frozen=True)
 class ConnShape:
-    """Sizes of a synapse group's built connectivity (padded rows + column map)."""
+    """Sizes of a synapse group's built connectivity (padded rows + column map);
+    ``n_pre`` / ``n_post`` count the elements of its sides (neurons, or the synapses of a
+    synapse group on that side)."""
 
     n_pre: int
     n_post: int
@@ -130,16 +136,21 @@ def neuron_scope(net: ir.NetworkIR, g: ir.NeuronGroupIR) -> Scope:
                  f"neuron group {g.name!r}")
 
 
-def synapse_scope(net: ir.NetworkIR, s: ir.SynapseGroupIR, n_syn: int) -> Scope:
-    pre, post = net.population(s.pre), net.population(s.post)
+def synapse_scope(net: ir.NetworkIR, s: ir.SynapseGroupIR, shape: ConnShape) -> Scope:
     arrays: dict[str, tuple[str, k.Index, str]] = {}
-    for side, grp in (("pre", pre), ("post", post)):
+    for side in ("pre", "post"):
+        grp = net.endpoint(getattr(s, side))
+        if isinstance(grp, ir.SynapseGroupIR):
+            arrays.update(endpoints.side_arrays(grp, side))
+            continue
         for v in population_variables(grp):
             arrays[f"{v.name}_{side}"] = variable_ref(net, grp, v, side, f"_{side}")
     for v in s.variables:
         arrays[v.name] = (array_name(s.name, v.name), "syn", v.dtype)
     consts = {p.name: p.value for p in s.parameters}
-    consts.update({"N_pre": pre.size, "N_post": post.size, "N": n_syn, "dt": s.dt or net.dt})
+    # NOTE: Brian2's N is set by the frontend; here it is the padded size
+    consts.update({"N_pre": shape.n_pre, "N_post": shape.n_post,
+                   "N": shape.n_pre * shape.max_row, "dt": s.dt or net.dt})
     ro = frozenset(v.name for v in s.variables if v.read_only)
     return Scope(arrays, consts, {ta.name: ta for ta in net.timed_arrays}, ro,
                  f"synapses {s.name!r}")
@@ -174,7 +185,8 @@ class KernelWriter:
     """Turns IR statements into kernel statements for one kernel and one scope."""
 
     def __init__(self, scope: Scope, kernel: str, *, allow_accumulate: bool,
-                 accumulate_arrays: Mapping[str, Mapping[str, str]] | None = None,
+                 accumulate_arrays: Mapping[str, Mapping[str, tuple[str, k.Index]]]
+                 | None = None,
                  writable_index: tuple[str, ...] = ("elem", "syn"),
                  batch_size: int = 1) -> None:
         self.scope = scope
@@ -315,7 +327,11 @@ class KernelWriter:
                         f"variable of the {st.side}-synaptic group"
                     )
                 rhs = self.expr(st.expr, draws, out)
-                out.append(k.AtomicAdd(arrays[st.target], rhs, st.side, comment=_src(st)))
+                array, index = arrays[st.target]
+                if not isinstance(index, str):  # through an index local: load it first
+                    for sym in sorted(index.free_symbols, key=lambda x: x.name):
+                        self.symbol(sym.name)
+                out.append(k.AtomicAdd(array, rhs, index, comment=_src(st)))
             elif isinstance(st, ir.Conditional):
                 cond = self.expr(st.condition, draws, out)
                 body = self.statements(st.body, draws)
@@ -332,6 +348,8 @@ class KernelWriter:
         value that every writer computes identically (order-independent, race-free)."""
         if isinstance(index, str) and index in self.writable_index:
             return True
+        if isinstance(index, sympy.Symbol):  # a synapse group's slot, seen as a side
+            index = {endpoints.slot_local(x): x for x in ("pre", "post")}.get(index.name, index)
         if index in ("pre", "post"):
             return is_side_uniform(st.expr, index, self.scope.constants)
         if index == "scalar":
@@ -353,6 +371,17 @@ class KernelWriter:
         full = (*self.loads, *body, *self.stores())
         return k.Kernel(self.name, domain, full, phase, comment,
                         tuple(self.locals.items()), every, order)
+
+
+def _accumulate_targets(net: ir.NetworkIR, name: str, side: str
+                        ) -> dict[str, tuple[str, k.Index]]:
+    """Variables of the side ``name`` of a synapse group that its code may accumulate
+    into: name -> (array, index)."""
+    pop = net.endpoint(name)
+    if isinstance(pop, ir.SynapseGroupIR):
+        return endpoints.accumulate_targets(pop, side)
+    return {v.name: (array_name(pop.name, v.name), side) for v in population_variables(pop)
+            if not v.read_only}
 
 
 def _optimise(stmts: tuple[ir.Statement, ...], scope: Scope) -> tuple[ir.Statement, ...]:
@@ -534,12 +563,14 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
 
     # -- synapses
     synapse_kernels_groups: list[k.Kernel] = []
+    endpoint_names = endpoints.used_as_endpoint(net)
     delivery_before_events = ("synapses" in sched and "thresholds" in sched
                               and sched.index("synapses") < sched.index("thresholds"))
     for s in net.synapses:
         shape = conn[s.name]
-        pre_pop, post_pop = net.population(s.pre), net.population(s.post)
         n_padded = shape.n_pre * shape.max_row
+        if s.name in endpoint_names:
+            arrays += endpoints.endpoint_arrays(s.name, shape.n_synapses)
         for v in s.variables:
             arrays.append(k.ArrayDecl(array_name(s.name, v.name), v.dtype,
                                       1 if v.shared else n_padded, v.batched, "state", s.name))
@@ -558,14 +589,9 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                             max(1, shape.n_post * shape.max_col), role="connectivity",
                             owner=s.name),
             ]
-        n_syn_symbol = shape.n_pre * shape.max_row  # NOTE: Brian2's N is set by the frontend
-        scope = synapse_scope(net, s, n_syn_symbol)
-        acc = {
-            "pre": {v.name: array_name(pre_pop.name, v.name)
-                    for v in population_variables(pre_pop) if not v.read_only},
-            "post": {v.name: array_name(post_pop.name, v.name)
-                     for v in population_variables(post_pop) if not v.read_only},
-        }
+        scope = synapse_scope(net, s, shape)
+        acc = {side: _accumulate_targets(net, getattr(s, side), side)
+               for side in ("pre", "post")}
         sdom = k.SynapseDomain(s.name, shape.n_pre, shape.n_post, shape.max_row)
         every = period(s.dt, net.dt, f"synapses {s.name!r}")
         if s.dynamics:
@@ -576,17 +602,26 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                                                    f"clock-driven dynamics of {s.name}",
                                                    every, s.order))
         for sv in s.summed:
-            target_pop = post_pop if sv.side == "post" else pre_pop
+            target_pop = net.endpoint(s.post if sv.side == "post" else s.pre)
             tarr = array_name(target_pop.name, sv.target)
+            if isinstance(target_pop, ir.SynapseGroupIR):
+                target_vars = target_pop.variables
+                t_shape = conn[target_pop.name]
+                size = t_shape.n_pre * t_shape.max_row  # every padded slot is cleared
+            else:
+                target_vars, size = population_variables(target_pop), target_pop.size
             try:
-                tvar = next(v for v in population_variables(target_pop) if v.name == sv.target)
+                tvar = next(v for v in target_vars if v.name == sv.target)
             except StopIteration:
                 raise ModelError(f"synapses {s.name!r}: summed variable target {sv.target!r} "
                                  f"is not a variable of {target_pop.name!r}") from None
-            lo, hi = sv.target_range or (0, target_pop.size)
-            if not 0 <= lo <= hi <= target_pop.size:
+            if sv.target_range and isinstance(target_pop, ir.SynapseGroupIR):
+                raise ModelError(f"synapses {s.name!r}: a summed variable into the synapses "
+                                 f"{target_pop.name!r} sums into all of them (no range)")
+            lo, hi = sv.target_range or (0, size)
+            if not 0 <= lo <= hi <= size:
                 raise ModelError(f"synapses {s.name!r}: summed variable range {lo}:{hi} lies "
-                                 f"outside {target_pop.name!r} (size {target_pop.size})")
+                                 f"outside {target_pop.name!r} (size {size})")
             zero = k.Kernel(f"{s.name}_summed_{sv.side}_{sv.target}_zero",
                             k.ElementDomain(target_pop.name, hi - lo),
                             (k.Store(tarr, sympy.Integer(0), I + lo if lo else "elem"),),
@@ -651,7 +686,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             dom = k.ElementDomain(target.name, target.size)
         else:
             shape = conn[target.name]
-            scope = synapse_scope(net, target, shape.n_pre * shape.max_row)
+            scope = synapse_scope(net, target, shape)
             w = KernelWriter(scope, op.name, allow_accumulate=False, batch_size=B)
             dom = k.SynapseDomain(target.name, shape.n_pre, shape.n_post, shape.max_row)
         body = w.statements(_optimise(op.statements, scope))
@@ -671,7 +706,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
     kernels = [k.rename_locals(kern, {name: f"{name}_gsu" for name, _ in kern.locals
                                       if name in k.RESERVED_NAMES}) for kern in kernels]
     return k.Plan(net.name, net.precision, B, net.dt, net.seed, tuple(arrays), tuple(kernels),
-                  tuple((ring_name(g, e), d) for (g, e), d in depths.items()))
+                  tuple((ring_name(g, e), d) for (g, e), d in depths.items()),
+                  functions=used_functions(kernels, net.functions))
 
 
 def _not_refractory(refractory: sympy.Basic, dt: float) -> sympy.Basic:

@@ -20,6 +20,7 @@ from gpuspike.bridge.errors import ModelError, RingBufferOverflow
 from gpuspike.bridge.passes import validate
 
 from . import connectivity as conn
+from . import endpoints
 from . import kernel_ir as k
 from .backend import Backend, select_backend
 from .codegen_cuda import CudaKernelPrinter, kernel_arrays, launch_config
@@ -90,6 +91,8 @@ class Simulation:
         self.rows: dict[str, conn.SparseRows] = {}
         self._user_order: dict[str, np.ndarray] = {}
         shapes, colmaps = self._build_connectivity()
+        self.shapes = shapes
+        self._endpoint_names = endpoints.used_as_endpoint(net)
         self.timings["connectivity_s"] = time.perf_counter() - t0
         schedules = {src.name: self._schedule(src) for src in net.sources
                      if isinstance(src, ir.SpikeArraySourceIR)}
@@ -110,12 +113,15 @@ class Simulation:
     # ------------------------------------------------------------------ building
     def _build_connectivity(self) -> tuple[dict[str, ConnShape], dict[str, tuple]]:
         """Build every synapse group's rows on the device; note the user's synapse order
-        (row-major, or list order for FromList) as padded indices."""
+        (row-major, or list order for FromList) as padded indices. A synapse group whose
+        side is another synapse group is built after it (its synapses are that side)."""
         shapes: dict[str, ConnShape] = {}
         colmaps: dict[str, tuple] = {}
-        for s in self.net.synapses:
-            pre, post = self.net.population(s.pre), self.net.population(s.post)
-            rows = conn.build(s.connector, pre.size, post.size, xp=self.xp, seed=self.net.seed,
+        n_synapses: dict[str, int] = {}
+        for s in endpoints.build_order(self.net):
+            n_pre = endpoints.endpoint_size(self.net, s.pre, n_synapses)
+            n_post = endpoints.endpoint_size(self.net, s.post, n_synapses)
+            rows = conn.build(s.connector, n_pre, n_post, xp=self.xp, seed=self.net.seed,
                               stream=zlib.crc32(f"connect {s.name}".encode()),
                               same_group=s.pre == s.post, name=s.name,
                               condition_evaluator=None, max_bytes=self._free_bytes())
@@ -124,8 +130,9 @@ class Simulation:
             if any(pw.source == "post" for pw in s.pathways):
                 colmaps[s.name] = conn.column_map(rows)
                 max_col = max(1, int(colmaps[s.name][1]))
-            shapes[s.name] = ConnShape(pre.size, post.size, max(1, int(rows.max_row)), max_col,
+            shapes[s.name] = ConnShape(n_pre, n_post, max(1, int(rows.max_row)), max_col,
                                        int(rows.n_synapses))
+            n_synapses[s.name] = int(rows.n_synapses)
             padded = self._to_host(rows.padded_index())
             if isinstance(s.connector, ir.FromList):
                 # rows keep list order within a row: list entry order[k] is synapse k
@@ -153,6 +160,12 @@ class Simulation:
                     rm[:, :max_col] = xp.maximum(remap, 0)
                 self.arrays[array_name(s.name, "remap")][...] = rm.reshape(-1)
             self.arrays[f"{s.name}__valid"] = rows.padded_index()
+            if s.name in self._endpoint_names:  # another synapse group connects these
+                i, j = self.connectivity(s.name)
+                for name, values in ((endpoints.SLOT, self._user_order[s.name]),
+                                     (endpoints.PRE_INDEX, i), (endpoints.POST_INDEX, j)):
+                    self.arrays[array_name(s.name, name)][:values.size] = xp.asarray(
+                        values, dtype=xp.int32)
 
     def _fill_inputs(self, schedules: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Spike schedules, monitor index lists and timed-array values."""
@@ -541,8 +554,7 @@ class Simulation:
     def connectivity(self, synapses: str) -> tuple[np.ndarray, np.ndarray]:
         """(i, j) of every synapse of a group, in the user's synapse order."""
         order = self._user_order[synapses]
-        width = self.plan.array(array_name(synapses, "cols")).size // max(
-            1, self.net.population(self.net.synapse_group(synapses).pre).size)
+        width = self.shapes[synapses].max_row
         cols = self._to_host(self.arrays[array_name(synapses, "cols")])
         return (order // max(1, width)).astype(np.int64), cols[order].astype(np.int64)
 

@@ -15,7 +15,7 @@ The same training runs on the real SHD with
 over all 6 speakers with ``gpuspike sweep examples/sweeps/loso_fsdd.toml``.
 
     python examples/datasets/train_fsdd.py --recordings ../shared/data/fsdd/recordings \
-        --epochs 30 --dt 0.002
+        --epochs 30 --dt 0.005
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ def main() -> None:
     p.add_argument("--blend", type=int, default=1000, help="blended extra training examples")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--dt", type=float, default=2e-3)
+    p.add_argument("--duration", type=float, default=0.7,
+                   help="trial length in s (FSDD: 99 %% of the recordings are shorter)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--engine", default="auto")
@@ -67,7 +69,8 @@ def main() -> None:
     write_shd(work / "test.h5", test)
     result = run_training(dict(
         dataset="shd", train=str(work / "train.h5"), test=str(work / "test.h5"),
-        epochs=args.epochs, dt=args.dt, hidden=args.hidden, lr=args.lr, engine=args.engine,
+        epochs=args.epochs, dt=args.dt, duration=args.duration, hidden=args.hidden,
+        lr=args.lr, engine=args.engine,
         seed=args.seed, augment_shift=40, plots=str(work / "plots"),
         checkpoint=str(work / "checkpoint"), resume=True))
     print(json.dumps({"task": "fsdd", "split": "official" if args.loso_speaker is None
