@@ -2,8 +2,8 @@
 
 The backend follows the contract of ``pyNN.mock``: :mod:`.simulator` (state, ids, engine
 glue), :mod:`.control`, :mod:`.populations`, :mod:`.projections`, :mod:`.recording`, the
-standard models (:mod:`.standardmodels`, equations in :mod:`.models`) and the translation
-to the engine's IR (:mod:`.translate`).
+standard models (:mod:`.standardmodels`, equations in :mod:`.models`, synapse types in
+:mod:`.synapse_models`) and the translation to the engine's IR (:mod:`.translate`).
 """
 
 from pyNN import errors, random, space  # noqa: F401

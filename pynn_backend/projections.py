@@ -95,13 +95,15 @@ class Projection(common.Projection):
             names = self.synapse_type.get_native_names() if hasattr(
                 self.synapse_type, "get_native_names") else ("weight", "delay")
             self._attrs = {name: np.zeros(0) for name in names}
-            return
-        self._pre_idx = np.concatenate([c[0] for c in self._chunks])
-        self._post_idx = np.concatenate([c[1] for c in self._chunks])
-        names = self._chunks[0][2].keys()
-        self._attrs = {name: np.concatenate([c[2][name] for c in self._chunks])
-                       for name in names}
-        self._chunks = []
+        else:
+            self._pre_idx = np.concatenate([c[0] for c in self._chunks])
+            self._post_idx = np.concatenate([c[1] for c in self._chunks])
+            names = self._chunks[0][2].keys()
+            self._attrs = {name: np.concatenate([c[2][name] for c in self._chunks])
+                           for name in names}
+            self._chunks = []
+        if self._is_stdp:
+            self._stdp_weight = self._attrs["weight"].copy()
 
     def __len__(self):
         return int(self._pre_idx.size)
@@ -133,8 +135,18 @@ class Projection(common.Projection):
         """Set by :mod:`.translate`: [(synapse group name, connection indices)]."""
         return getattr(self, "_engine_parts", [])
 
+    @property
+    def _is_stdp(self) -> bool:
+        return type(self.synapse_type).__name__ == "STDPMechanism"
+
     def _sync_from_engine(self) -> None:
-        """Read weights learned on the engine back into the host arrays."""
+        """Read weights learned on the engine back into the host arrays.
+
+        STDP synapses have two: ``weight``, the weight as of the last pre-synaptic spike
+        (what NEST shows and what PyNN reads), and ``_stdp_weight``, which also holds the
+        facilitation by post-synaptic spikes since then (NEST applies it at the next pre
+        spike); both survive a rebuild or ``reset()``.
+        """
         state = simulator.state
         if state.engine is None or not getattr(self.synapse_type, "plastic", False):
             return
@@ -144,6 +156,8 @@ class Projection(common.Projection):
             except KeyError:
                 continue
             self._attrs["weight"][idx] = w / self._weight_scale
+            if self._is_stdp:
+                self._stdp_weight[idx] = state.engine.get(group, "w_stdp") / self._weight_scale
 
     def _attribute(self, name: str) -> np.ndarray:
         self._sync_from_engine()
@@ -194,6 +208,10 @@ class Projection(common.Projection):
     def _set_values(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
         self._sync_from_engine()
         self._attrs[name][idx] = values
+        if name == "weight" and self._is_stdp:
+            # NOTE: drops the facilitation pending since the last pre spike, which NEST
+            # would still add at the next one (issue 4)
+            self._stdp_weight[idx] = values
         state = simulator.state
         if state.engine is None or state.dirty:
             return

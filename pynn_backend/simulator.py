@@ -92,6 +92,8 @@ class State(common.control.BaseState):
         for rec in self.recorders:
             rec._clear_simulator()
         self.segment_counter += 1
+        for prj in self.projections:  # learnt weights outlive a reset, as in NEST
+            prj._sync_from_engine()
         self.engine = None  # rebuilt from the initial values at the next run
         for src in self.current_sources:
             src._reset()
@@ -161,7 +163,8 @@ class State(common.control.BaseState):
     def _restore(self, snapshot: dict) -> None:
         sim = self.engine
         for (owner, var), values in snapshot.items():
-            if var.startswith("cs") or var == "i_inj" or var == "w_syn":
+            # weights: the projections' host arrays (synced before the rebuild) are newer
+            if var.startswith("cs") or var in ("i_inj", "w_syn", "weight", "w_stdp"):
                 continue
             try:
                 current = sim.get(owner, var)

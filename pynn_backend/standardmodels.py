@@ -69,19 +69,29 @@ class TsodyksMarkramSynapse(synapses.TsodyksMarkramSynapse):
         return state.dt if d == "auto" else d
 
 
-class AdditiveWeightDependence(synapses.AdditiveWeightDependence):
-    __doc__ = synapses.AdditiveWeightDependence.__doc__
-    translations = _identity(synapses.AdditiveWeightDependence)
+class SimpleStochasticSynapse(synapses.SimpleStochasticSynapse):
+    __doc__ = synapses.SimpleStochasticSynapse.__doc__
+    translations = _identity(synapses.SimpleStochasticSynapse)
+    plastic = False
+
+    def _get_minimum_delay(self):
+        d = state.min_delay
+        return state.dt if d == "auto" else d
 
 
-class MultiplicativeWeightDependence(synapses.MultiplicativeWeightDependence):
-    __doc__ = synapses.MultiplicativeWeightDependence.__doc__
-    translations = _identity(synapses.MultiplicativeWeightDependence)
+# STDP components: the rule itself is in :mod:`.synapse_models` (NEST's stdp_synapse)
+def _stdp_component(base):
+    return type(base.__name__, (base,), {"__doc__": base.__doc__,
+                                         "translations": _identity(base),
+                                         "possible_models": {"stdp_synapse"}})
 
 
-class SpikePairRule(synapses.SpikePairRule):
-    __doc__ = synapses.SpikePairRule.__doc__
-    translations = _identity(synapses.SpikePairRule)
+AdditiveWeightDependence = _stdp_component(synapses.AdditiveWeightDependence)
+MultiplicativeWeightDependence = _stdp_component(synapses.MultiplicativeWeightDependence)
+AdditivePotentiationMultiplicativeDepression = _stdp_component(
+    synapses.AdditivePotentiationMultiplicativeDepression)
+GutigWeightDependence = _stdp_component(synapses.GutigWeightDependence)
+SpikePairRule = _stdp_component(synapses.SpikePairRule)
 
 
 class STDPMechanism(synapses.STDPMechanism):
@@ -95,6 +105,15 @@ class STDPMechanism(synapses.STDPMechanism):
                              "reverse_transform": "dendritic_delay_fraction",
                              "translated_name": "dendritic_delay_fraction"}}
     plastic = True
+
+    def _build_translations(self):
+        # PyNN updates the class's dict in place, so one mechanism's parameters would leak
+        # into the next; each instance gets its own copy
+        self.translations = dict(self.base_translations)
+        for component in (self.timing_dependence, self.weight_dependence,
+                          self.voltage_dependence):
+            if component:
+                self.translations.update(component.translations)
 
     def _get_minimum_delay(self):
         d = state.min_delay

@@ -23,6 +23,7 @@ from gpuspike.bridge.model import neuron_group, synapses
 
 from .models import UNIT_SCALE, instantiate, neuron_template
 from .simulator import HOST_SOURCES
+from .synapse_models import synapse_code
 
 
 def _si(celltype, name: str, values) -> np.ndarray:
@@ -241,44 +242,20 @@ def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
     out, parts = [], []
     pairs = sorted(set(zip(pre_pop.tolist(), post_pop.tolist())))
     attrs = prj._attrs
+    if getattr(prj, "_stdp_weight", None) is not None:
+        attrs = {**attrs, "_w_stdp": prj._stdp_weight}  # STDP's running weight
     for a, b in pairs:
         sel = np.flatnonzero((pre_pop == a) & (post_pop == b))
         src, tgt = state.populations[a], state.populations[b]
         model = tgt.celltype.model
         target, factor = model.receptors[prj.receptor_type]
         offset = src.celltype.spike_time_offset_steps
-        steps = np.round(attrs["delay"][sel] / state.dt).astype(np.int64) + offset
-        steps = np.maximum(steps, 1)
+        delay_steps = np.round(attrs["delay"][sel] / state.dt).astype(np.int64)
+        steps = np.maximum(delay_steps + offset, 1)
         gname = f"s{prj.index}_{a}_{b}"
         conn = ir.FromList(pre_i[sel].astype(np.int64), post_j[sel].astype(np.int64))
-        weights = attrs["weight"][sel] * factor
-        model_eqs = "weight : 1"
-        on_pre = f"{target}_post += weight"
-        init = {"weight": weights}
-        namespace = {}
-        st = prj.synapse_type
-        kind = type(st).__name__
-        if kind == "TsodyksMarkramSynapse":
-            # Tsodyks-Markram short-term plasticity, updated event by event (exact between
-            # events): R recovers with tau_rec, u relaxes to 0 with tau_facil (u = U when
-            # tau_facil is 0)
-            model_eqs += ("\nU : 1\ntau_rec : second\ntau_facil : second\nu_tm : 1\nR_tm : 1"
-                          "\nlast_tm : second")
-            on_pre = (
-                "u_tm = where(tau_facil > 0, u_tm*exp(-(t - last_tm)/where(tau_facil > 0, "
-                "tau_facil, 1*second)), 0)\n"
-                "R_tm = 1 - (1 - R_tm)*exp(-(t - last_tm)/tau_rec)\n"
-                "u_tm = u_tm + U*(1 - u_tm)\n"
-                f"{target}_post += weight*u_tm*R_tm\n"
-                "R_tm = R_tm - u_tm*R_tm\n"
-                "last_tm = t")
-            init.update(U=attrs["U"][sel], tau_rec=attrs["tau_rec"][sel] * 1e-3,
-                        tau_facil=attrs["tau_facil"][sel] * 1e-3,
-                        u_tm=np.zeros(sel.size), R_tm=np.ones(sel.size),
-                        last_tm=np.zeros(sel.size))
-        elif kind != "StaticSynapse":
-            raise NotImplementedError(f"synapse type {kind} is not supported by pyNN.gpuspike "
-                                      "yet")
+        code = synapse_code(prj.synapse_type, attrs, sel, target, factor, delay_steps)
+        model_eqs, on_pre, init = code.model, code.on_pre, code.init
         if sel.size and np.all(steps == steps[0]):
             delay: float | str = float(steps[0]) * dt_s
             max_delay = None
@@ -290,12 +267,14 @@ def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
         if model.delta_input:
             # a voltage jump at t + delay is visible at that time: it goes straight into v
             # (the state sample at t is taken after delivery), unless the cell is refractory
-            gate = "*int(not_refractory_post)" if model.refractory else ""
+            gate = "*where(not_refractory_post, 1, 0)" if model.refractory else ""
             on_pre = on_pre.replace(f"{target}_post += weight", f"v_post += weight{gate}")
             post_vars = ("v", "not_refractory") if model.refractory else ("v",)
         syn = synapses(gname, src.group_name, tgt.group_name, model=model_eqs, on_pre=on_pre,
-                       connector=conn, delay=delay, max_delay=max_delay, dt=dt_s,
-                       namespace=namespace, init=init, post_variables=post_vars)
+                       on_post=code.on_post, connector=conn, delay=delay, max_delay=max_delay,
+                       dt=dt_s, namespace=code.namespace, init=init, post_variables=post_vars)
+        if code.post_delay_steps is not None:
+            syn = _delay_post_pathway(syn, code.post_delay_steps)
         out.append(syn)
         parts.append((gname, sel, factor))
     prj._engine_parts = [(g, s) for g, s, _ in parts]
@@ -304,12 +283,36 @@ def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
     return out
 
 
+def _delay_post_pathway(syn: ir.SynapseGroupIR, steps: np.ndarray) -> ir.SynapseGroupIR:
+    """Give the post-synaptic pathway its delay (engine steps per synapse) and run it before
+    the pre-synaptic one (kernels of one order keep the pathways' order)."""
+    extra: tuple[ir.Variable, ...] = ()
+    if steps.size and np.all(steps == steps[0]):
+        delay: ir.Delay = ir.HomogeneousDelay(int(steps[0]))
+    else:
+        delay = ir.HeterogeneousDelay("dpost_steps", int(steps.max(initial=1)))
+        extra = (ir.Variable("dpost_steps", "int32", "1", batched=False, read_only=True,
+                             init=ir.ArrayInit(steps.astype(np.int32))),)
+    post = tuple(dataclasses.replace(pw, delay=delay) for pw in syn.pathways
+                 if pw.source == "post")
+    pre = tuple(pw for pw in syn.pathways if pw.source != "post")
+    return dataclasses.replace(syn, variables=syn.variables + extra, pathways=post + pre)
+
+
 def push_projection_attribute(prj, name: str) -> bool:
     """Write a changed attribute to the engine; False when it needs a rebuild."""
     state = prj._simulator.state
     if name == "weight":
+        stdp = type(prj.synapse_type).__name__ == "STDPMechanism"
         for g, sel in prj._engine_parts:
-            state.engine.set(g, "weight", prj._attrs["weight"][sel] * prj._engine_factors[g])
+            w = prj._attrs["weight"][sel] * prj._engine_factors[g]
+            state.engine.set(g, "weight", w)
+            if stdp:
+                state.engine.set(g, "w_stdp", prj._stdp_weight[sel] * prj._engine_factors[g])
+        return True
+    if name == "p" and type(prj.synapse_type).__name__ == "SimpleStochasticSynapse":
+        for g, sel in prj._engine_parts:
+            state.engine.set(g, "p", prj._attrs["p"][sel])
         return True
     if name in ("U", "tau_rec", "tau_facil"):
         scale = 1.0 if name == "U" else 1e-3

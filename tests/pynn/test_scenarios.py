@@ -22,8 +22,6 @@ BACKENDS = os.environ.get("PYNN_SCENARIO_BACKENDS", "gpuspike").split(",")
 #: scenario -> why it cannot pass on pyNN.gpuspike (kept short; see the issue 4 note)
 #: (test_scenario5, a multicompartment morphology, skips itself without morphio)
 XFAIL: dict[str, str] = {
-    "test_scenario3": "STDPMechanism is not implemented in pyNN.gpuspike yet",
-    "test_simple_stochastic_synapse": "SimpleStochasticSynapse is not implemented yet",
     "test_composed_neuron_model_homogeneous_receptors": "PointNeuron composition not yet",
     "test_changing_electrode": "changing a current source's parameters between runs fails",
     "test_issue487": "current-source times given as a Sequence are not accepted",

@@ -1,0 +1,189 @@
+"""PyNN's standard synapse types as synapse-group code for the IR (model, pathways, values).
+
+:func:`synapse_code` gives, for the connections ``sel`` of a projection between one pair of
+engine groups, the model lines, the ``on_pre``/``on_post`` code, the initial values (SI,
+weights times the receptor's ``factor``), the baked constants and, for STDP, the delay of
+the post-synaptic pathway. The pre pathway's last line is always
+``<target>_post += weight...`` (:mod:`.translate` redirects it for delta synapses).
+
+Timing (NEST's ``stdp_synapse``, which PyNN's NEST backend uses): with a delay ``d`` that
+is all dendritic (``dendritic_delay_fraction = 1``) the synapse sees a pre-synaptic spike
+at ``t_pre`` and a post-synaptic spike at ``t_post + d``, so a pair counts with
+``dt = t_post + d - t_pre``. The engine runs the pre pathway at ``t_pre + d`` (when the
+event reaches the target), so the post pathway runs ``2 d`` later than the spike:
+``1 + 2 f d/dt`` engine steps for a fraction ``f`` (``f = 0``, all axonal: the synapse sees
+the pre spike at ``t_pre + d`` and the post spike at ``t_post``; between 0 and 1, ``2 f d``
+is rounded to the time step). Only differences of those times enter the rule. The post
+pathway runs before the pre pathway of the same step. So NEST changes a weight when the pre
+spike is sent and gpuspike when it arrives, ``d`` later: ``get('weight')`` lags NEST by the
+pre spikes of the last ``d``; the weight each event carries is the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: (mu_plus, mu_minus) of the weight dependences with fixed exponents; Gutig's are
+#: parameters (``None``)
+WEIGHT_EXPONENTS: dict[str, tuple[float, float] | None] = {
+    "AdditiveWeightDependence": (0.0, 0.0),
+    "MultiplicativeWeightDependence": (1.0, 1.0),
+    "AdditivePotentiationMultiplicativeDepression": (0.0, 1.0),
+    "GutigWeightDependence": None,
+}
+
+
+@dataclass
+class SynapseCode:
+    """What :func:`gpuspike.bridge.model.synapses` needs for one synapse type."""
+
+    model: str
+    on_pre: str
+    on_post: str | None = None
+    init: dict = field(default_factory=dict)
+    namespace: dict = field(default_factory=dict)
+    #: engine steps of the post-synaptic pathway, per synapse (None: no such pathway)
+    post_delay_steps: np.ndarray | None = None
+
+
+def _constant(code: SynapseCode, name: str, values: np.ndarray, unit: str) -> None:
+    """A parameter: baked into the kernels when it is the same for every synapse, else a
+    per-synapse read-only variable."""
+    values = np.asarray(values, dtype=float)
+    if values.size and np.all(values == values[0]):
+        code.namespace[name] = float(values[0])
+    else:
+        code.model += f"\n{name} : {unit} (constant)"
+        code.init[name] = values
+
+
+def synapse_code(
+    synapse_type, attrs: dict, sel: np.ndarray, target: str, factor: float, delay_steps: np.ndarray
+) -> SynapseCode:
+    """Code of ``synapse_type`` for the connections ``sel``; ``attrs``: the projection's
+    attributes in PyNN units; ``delay_steps``: the PyNN delays of ``sel`` in steps."""
+    kind = type(synapse_type).__name__
+    weights = attrs["weight"][sel] * factor
+    code = SynapseCode("weight : 1", f"{target}_post += weight", init={"weight": weights})
+    if kind == "StaticSynapse":
+        return code
+    if kind == "TsodyksMarkramSynapse":
+        # Tsodyks-Markram short-term plasticity, updated event by event (exact between
+        # events): R recovers with tau_rec, u relaxes to 0 with tau_facil (u = U when
+        # tau_facil is 0)
+        code.model += (
+            "\nU : 1\ntau_rec : second\ntau_facil : second\nu_tm : 1\nR_tm : 1\nlast_tm : second"
+        )
+        code.on_pre = (
+            "u_tm = where(tau_facil > 0, u_tm*exp(-(t - last_tm)/where(tau_facil > 0, "
+            "tau_facil, 1*second)), 0)\n"
+            "R_tm = 1 - (1 - R_tm)*exp(-(t - last_tm)/tau_rec)\n"
+            "u_tm = u_tm + U*(1 - u_tm)\n"
+            f"{target}_post += weight*u_tm*R_tm\n"
+            "R_tm = R_tm - u_tm*R_tm\n"
+            "last_tm = t"
+        )
+        code.init.update(
+            U=attrs["U"][sel],
+            tau_rec=attrs["tau_rec"][sel] * 1e-3,
+            tau_facil=attrs["tau_facil"][sel] * 1e-3,
+            u_tm=np.zeros(sel.size),
+            R_tm=np.ones(sel.size),
+            last_tm=np.zeros(sel.size),
+        )
+        return code
+    if kind == "SimpleStochasticSynapse":
+        # NEST's bernoulli_synapse: each event is transmitted with probability p, one
+        # independent draw per synapse and event
+        code.model += "\np : 1 (constant)"
+        code.init["p"] = attrs["p"][sel]
+        code.on_pre = f"{target}_post += weight*where(rand() < p, 1, 0)"
+        return code
+    if kind == "STDPMechanism":
+        return _stdp(synapse_type, attrs, sel, target, factor, delay_steps, code)
+    raise NotImplementedError(f"synapse type {kind} is not supported by pyNN.gpuspike yet")
+
+
+def _stdp(st, attrs, sel, target, factor, delay_steps, code: SynapseCode) -> SynapseCode:
+    r"""NEST's ``stdp_synapse`` with PyNN's parameters (all-to-all spike pairs).
+
+    Traces, advanced exactly between the synapse's events (``x`` is the weight):
+
+    .. math::
+
+        \dot a_{pre} = -a_{pre}/\tau_+, \qquad \dot a_{post} = -a_{post}/\tau_-
+
+    At a post-synaptic spike (as the synapse sees it), facilitation with the pre trace
+    (which does not yet count a pre spike seen at the same time), then ``a_post += 1``:
+
+    .. math:: x \leftarrow w_{max} \min(x/w_{max} + A_+ (1 - x/w_{max})^{\mu_+} a_{pre},\ 1)
+
+    At a pre-synaptic spike, depression with the post trace of the post spikes seen
+    strictly earlier, ``a_pre += 1``, then the event carries the new weight:
+
+    .. math::
+
+        x \leftarrow w_{max} \max(x/w_{max} - A_- ((x - w_{min})/w_{max})^{\mu_-} a_{post},\
+        w_{min}/w_{max})
+
+    ``(mu_+, mu_-)`` is (0, 0) additive, (1, 1) multiplicative, (0, 1) additive
+    potentiation / multiplicative depression, Gutig's parameters otherwise; with
+    ``w_min = 0`` these are NEST's ``facilitate_``/``depress_`` with ``lambda = A_+``,
+    ``alpha = A_-/A_+`` (NEST applies no depression when ``A_+ = 0``; here ``A_-`` still
+    acts). NEST applies the facilitations lazily, at the next pre spike, and shows the
+    weight as of the last pre spike: ``weight`` (what PyNN reads and the event carries) is
+    set to the running value ``w_stdp`` at every pre spike, so it equals NEST's weight.
+    """
+    if st.voltage_dependence is not None:
+        raise NotImplementedError("pyNN.gpuspike: STDP voltage dependence is not supported")
+    td, wd = type(st.timing_dependence).__name__, type(st.weight_dependence).__name__
+    if td != "SpikePairRule" or wd not in WEIGHT_EXPONENTS:
+        raise NotImplementedError(
+            f"pyNN.gpuspike: STDP with {td} and {wd} is not supported; "
+            "use SpikePairRule with the Additive, Multiplicative, "
+            "AdditivePotentiationMultiplicativeDepression or Gutig "
+            "weight dependence"
+        )
+    fraction = np.unique(attrs["dendritic_delay_fraction"][sel])
+    if fraction.size != 1:
+        raise ValueError("dendritic_delay_fraction must be the same for every connection")
+    w_stdp = attrs.get("_w_stdp", attrs["weight"])[sel] * factor
+    code.model += (
+        "\nw_stdp : 1\ntpost : second"
+        "\ndapre/dt = -apre/tau_plus : 1 (event-driven)"
+        "\ndapost/dt = -apost/tau_minus : 1 (event-driven)"
+    )
+    code.init.update(w_stdp=w_stdp, tpost=-1.0)
+    for name in ("tau_plus", "tau_minus"):
+        _constant(code, name, attrs[name][sel] * 1e-3, "second")
+    for name in ("A_plus", "A_minus"):
+        _constant(code, name, attrs[name][sel], "1")
+    for name in ("w_min", "w_max"):
+        _constant(code, name, attrs[name][sel] * factor, "1")
+    mu = WEIGHT_EXPONENTS[wd]
+    if mu is None:
+        mu = tuple(attrs[n][sel] for n in ("mu_plus", "mu_minus"))
+        mu = tuple(float(m[0]) if m.size and np.all(m == m[0]) else None for m in mu)
+        for name, m in zip(("mu_plus", "mu_minus"), mu):
+            if m not in (0.0, 1.0):
+                _constant(code, name, attrs[name][sel], "1")
+    # NEST's form: the weight in units of w_max (so a negative w_max, for inhibitory
+    # current-based synapses, mirrors the rule)
+    norm = "(w_stdp/w_max)"
+    gain = {0.0: "1", 1.0: f"(1 - {norm})"}.get(mu[0], f"(1 - {norm})**mu_plus")
+    loss = {0.0: "1", 1.0: "((w_stdp - w_min)/w_max)"}.get(
+        mu[1], "((w_stdp - w_min)/w_max)**mu_minus"
+    )
+    # the post trace without a post spike seen in this same step (NEST: strictly earlier)
+    k_minus = "(apost - where(abs(t - tpost) < 0.5*dt, 1, 0))"
+    code.on_post = f"w_stdp = w_max*minimum({norm} + A_plus*{gain}*apre, 1)\napost += 1\ntpost = t"
+    code.on_pre = (
+        f"w_stdp = w_max*maximum({norm} - A_minus*{loss}*{k_minus}, w_min/w_max)\n"
+        "apre += 1\n"
+        "weight = w_stdp\n"
+        f"{target}_post += weight"
+    )
+    code.post_delay_steps = 1 + np.round(2 * float(fraction[0]) * delay_steps).astype(np.int64)
+    return code
