@@ -57,6 +57,10 @@ def backward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: d
     gd = {q.name: xp.zeros_like(weights[q.name]) for q in ir.projections if q.learn_delay}
     out = ir.output
     skipped = xp.zeros((), dtype=xp.int64)
+    # Undelayed input projections: lambda_I of the post population at every input step,
+    # reduced against the whole input in one product after the loop.
+    lam_i_hist = {q.name: xp.zeros((n_steps, batch, pops[q.post].size), dtype=dtype)
+                  for q in ir.projections if q.pre == ir.input.name and not q.has_delays}
     for n in range(n_steps, -1, -1):
         if terms.impulse_step is not None:
             lam_v[out] -= xp.where(terms.impulse_step == n, terms.impulse_coef, 0.0)
@@ -73,6 +77,10 @@ def backward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: d
                 slot = n % hv.shape[0]
                 hv[slot] = lam_v[q.post] if n < n_steps else 0.0
                 hi[slot] = lam_i[q.post] if n < n_steps else 0.0
+            if q.name in lam_i_hist:
+                if n < n_steps:
+                    lam_i_hist[q.name][n] = lam_i[q.post]
+                continue
             s = spikes.get(q.pre)
             if s is None:
                 continue
@@ -107,6 +115,12 @@ def backward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: d
             p, src = prop[out], terms.source[n]
             lam_v[out] -= src * (1.0 - p.alpha)
             lam_i[out] -= src * (1.0 - p.beta - p.k_iv)
+    for q in ir.projections:
+        if q.name in lam_i_hist:
+            post = pops[q.post].neuron
+            flat_in = inputs.reshape(-1, inputs.shape[2])
+            flat_lam = lam_i_hist[q.name].reshape(-1, pops[q.post].size)
+            gw[q.name] -= post.tau_s * post.gain * (flat_lam.T @ flat_in)
     return Gradients(gw, gd, int(skipped))
 
 
