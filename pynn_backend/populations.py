@@ -22,6 +22,18 @@ class Assembly(common.Assembly):
     _simulator = simulator
 
 
+def _check_values(celltype, values: dict) -> None:
+    """Refuse parameter values the cell type cannot take, as PyNN's NEST backend does:
+    a spike source's times must be in non-descending order."""
+    if getattr(celltype, "source_kind", None) == "array" and "spike_times" in values:
+        for seq in np.atleast_1d(values["spike_times"]):
+            times = np.asarray(getattr(seq, "value", seq), dtype=float)
+            if np.any(times[1:] < times[:-1]):
+                raise errors.InvalidParameterValueError(
+                    "Spike times given to SpikeSourceArray must be in increasing order; "
+                    f"got {times.tolist()}")
+
+
 def _scale(celltype, name: str) -> float:
     return UNIT_SCALE.get(celltype.units.get(name, ""), 1.0)
 
@@ -54,6 +66,7 @@ class PopulationView(_ParameterAccess, common.PopulationView):
 
     def _set_parameters(self, parameter_space):
         parameter_space.evaluate(simplify=False)
+        _check_values(self.celltype, dict(parameter_space.items()))
         for name, value in parameter_space.items():
             try:
                 self.parent._parameters[name][self.mask] = value
@@ -93,6 +106,7 @@ class Population(_ParameterAccess, common.Population):
         parameter_space.shape = (self.size,)
         parameter_space.evaluate(mask=self._mask_local, simplify=False)
         self._parameters = parameter_space.as_dict()
+        _check_values(self.celltype, self._parameters)
         self._initial: dict[str, np.ndarray] = {}
         for cell in self.all_cells:
             cell.parent = self
@@ -108,6 +122,7 @@ class Population(_ParameterAccess, common.Population):
 
     def _set_parameters(self, parameter_space):
         parameter_space.evaluate(simplify=False, mask=self._mask_local)
+        _check_values(self.celltype, dict(parameter_space.items()))
         for name, value in parameter_space.items():
             self._parameters[name] = value
         self._parameters_changed(parameter_space.keys())

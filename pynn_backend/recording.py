@@ -3,8 +3,10 @@
 Each recorded population gets one spike monitor and one state monitor (all its neurons, the
 recorded variables, every ``sampling_interval``); ids are filtered when the data is read.
 Times follow NEST's conventions: a neuron that crosses threshold in the step from ``t`` to
-``t + dt`` spikes at ``t + dt``; a state sample at ``t`` is the value after the update that
-ends at ``t`` and after the events arriving at ``t`` (so ``gsyn`` shows the jump at ``t``).
+``t + dt`` spikes at ``t + dt``; a spike array's spike is recorded at its time rounded up
+to the grid (exactly as given with ``spike_precision='off_grid'``); a state sample at
+``t`` is the value after the update that ends at ``t`` and after the events arriving at
+``t`` (so ``gsyn`` shows the jump at ``t``).
 The sample at the current time, not yet taken by the engine, is read when data is asked for.
 """
 
@@ -52,7 +54,13 @@ class Recorder(recording.Recorder):
         if spikes_name in sim._recorders:
             rec = simulator.take_monitor(sim, spikes_name)
             offset = self.population.celltype.spike_time_offset_steps * state.dt
-            self._spike_chunks.append((rec.i.astype(np.int64), rec.t * 1e3 + offset))
+            ii, tt = rec.i.astype(np.int64), rec.t * 1e3 + offset
+            schedule = getattr(self.population, "_spike_schedule", None)
+            if state.spike_precision == "off_grid" and schedule is not None and ii.size:
+                # a spike array's spikes keep the exact times they were given
+                keys = np.round(rec.t / sim.net.dt).astype(np.int64) * self.population.size + ii
+                tt = schedule[1][np.searchsorted(schedule[0], keys)]
+            self._spike_chunks.append((ii, tt))
         if states_name in sim._recorders:
             rec = simulator.take_monitor(sim, states_name)
             self._signal_chunks.append((rec.t * 1e3, {k: v[0] for k, v in rec.values.items()}))

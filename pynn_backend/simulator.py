@@ -4,9 +4,10 @@ PyNN objects keep their data on the host (parameters and initial values in PyNN 
 connections as arrays); :meth:`State.prepare` turns them into one
 :class:`~gpuspike.bridge.ir.NetworkIR` (:mod:`.translate`) and an engine
 :class:`~gpuspike.engine.runtime.Simulation`, and rebuilds it only when the network's
-structure changed (new populations, projections, recorded variables, current sources,
-spike times). Parameter and weight changes go straight to the engine (``Simulation.set``),
-so many short ``run()`` calls cost no rebuild.
+structure changed (new populations, projections, recorded variables, injected current
+sources, a step source's times, spike times). Parameter, current-source and weight changes
+go straight to the engine (``Simulation.set``), so many short ``run()`` calls cost no
+rebuild.
 
 On a rebuild in the middle of a simulation the state variables are carried over and the
 clock continues; spikes in flight in the delay rings are lost (NOTE: needs an engine
@@ -41,8 +42,9 @@ class State(common.control.BaseState):
         self.mpi_rank = 0
         self.num_processes = 1
         self.dt = 0.1
-        self.min_delay = 0.1
-        self.max_delay = 10.0
+        self.min_delay: float | str = "auto"
+        self.max_delay: float | str = "auto"
+        self.spike_precision = "on_grid"
         self.engine_name = "auto"
         self.chunk_steps = 250
         self.seed = 0
@@ -55,6 +57,36 @@ class State(common.control.BaseState):
     def t(self) -> float:
         """Current time in ms."""
         return self.step * self.dt
+
+    @property
+    def min_delay(self) -> float:
+        """The minimum delay (ms): as set, or with ``'auto'`` the shortest delay of any
+        projection (``dt`` while there is none), as NEST computes it."""
+        if self._min_delay != "auto":
+            return self._min_delay
+        delays = self._projection_delays()
+        return min(float(d.min()) for d in delays) if delays else self.dt
+
+    @min_delay.setter
+    def min_delay(self, value: float | str) -> None:
+        self._min_delay = value
+
+    @property
+    def max_delay(self) -> float:
+        """The maximum delay (ms): as set, or with ``'auto'`` the longest delay of any
+        projection (``dt`` while there is none)."""
+        if self._max_delay != "auto":
+            return self._max_delay
+        delays = self._projection_delays()
+        return max(float(d.max()) for d in delays) if delays else self.dt
+
+    @max_delay.setter
+    def max_delay(self, value: float | str) -> None:
+        self._max_delay = value
+
+    def _projection_delays(self) -> list[np.ndarray]:
+        return [prj._attrs["delay"] for prj in self.projections
+                if len(prj) and "delay" in getattr(prj, "_attrs", {})]
 
     def run(self, simtime: float) -> None:
         self.run_until(self.t + simtime)
@@ -164,7 +196,7 @@ class State(common.control.BaseState):
         sim = self.engine
         for (owner, var), values in snapshot.items():
             # weights: the projections' host arrays (synced before the rebuild) are newer
-            if var.startswith("cs") or var in ("i_inj", "w_syn", "weight", "w_stdp"):
+            if var in ("i_inj", "w_syn", "weight", "w_stdp"):
                 continue
             try:
                 current = sim.get(owner, var)
@@ -177,6 +209,8 @@ class State(common.control.BaseState):
         """Move what the engine's monitors recorded into the PyNN recorders."""
         for rec in list(self.recorders):
             rec._drain(self.engine)
+        for src in self.current_sources:
+            src._drain(self.engine)
 
 
 def take_monitor(sim, name: str):

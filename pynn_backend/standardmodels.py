@@ -1,4 +1,4 @@
-"""Standard cell, synapse and current-source types of ``pyNN.gpuspike``.
+"""Standard cell and synapse types of ``pyNN.gpuspike`` (current sources: :mod:`.electrodes`).
 
 Native parameter names are PyNN's own, in PyNN units (identity translations): the
 conversion to SI happens once, in :mod:`.translate`, with the factors of
@@ -8,11 +8,10 @@ kind of spike source it is).
 
 from __future__ import annotations
 
-import numpy as np
-from pyNN.parameters import ParameterSpace
-from pyNN.standardmodels import build_translations, cells, electrodes, synapses
+from pyNN.standardmodels import build_translations, cells, synapses
 
 from . import models
+from .electrodes import ACSource, DCSource, NoisyCurrentSource, StepCurrentSource  # noqa: F401
 from .simulator import state
 
 
@@ -55,8 +54,7 @@ class StaticSynapse(synapses.StaticSynapse):
     plastic = False
 
     def _get_minimum_delay(self):
-        d = state.min_delay
-        return state.dt if d == "auto" else d
+        return state.min_delay
 
 
 class TsodyksMarkramSynapse(synapses.TsodyksMarkramSynapse):
@@ -65,8 +63,7 @@ class TsodyksMarkramSynapse(synapses.TsodyksMarkramSynapse):
     plastic = False
 
     def _get_minimum_delay(self):
-        d = state.min_delay
-        return state.dt if d == "auto" else d
+        return state.min_delay
 
 
 class SimpleStochasticSynapse(synapses.SimpleStochasticSynapse):
@@ -75,8 +72,7 @@ class SimpleStochasticSynapse(synapses.SimpleStochasticSynapse):
     plastic = False
 
     def _get_minimum_delay(self):
-        d = state.min_delay
-        return state.dt if d == "auto" else d
+        return state.min_delay
 
 
 # STDP components: the rule itself is in :mod:`.synapse_models` (NEST's stdp_synapse)
@@ -116,108 +112,4 @@ class STDPMechanism(synapses.STDPMechanism):
                 self.translations.update(component.translations)
 
     def _get_minimum_delay(self):
-        d = state.min_delay
-        return state.dt if d == "auto" else d
-
-
-# ----------------------------------------------------------------------------- electrodes
-class _CurrentSource:
-    """Host-side current source: parameters in PyNN units, cells it is injected into.
-
-    :mod:`.translate` turns it into the ``i_inj`` term of each target group; changing a
-    parameter after the engine is built marks the network for a rebuild.
-    """
-
-    def __init__(self, **parameters):
-        object.__setattr__(self, "cell_list", [])
-        object.__setattr__(self, "_recording", False)
-        ps = ParameterSpace(self.default_parameters, self.get_schema(), shape=(1,))
-        if parameters:
-            ps.update(**parameters)
-        ps.evaluate(simplify=True)
-        object.__setattr__(self, "parameter_space", ps)
-        object.__setattr__(self, "index", len(state.current_sources))
-        state.current_sources.append(self)
-
-    def inject_into(self, cells):
-        for cell in cells:
-            if not cell.celltype.injectable:
-                raise TypeError("Can't inject current into a spike source.")
-        object.__setattr__(self, "cell_list", list(self.cell_list) + [c for c in cells])
-        state.mark_dirty()
-
-    def set_native_parameters(self, parameters):
-        parameters.evaluate(simplify=True)
-        self.parameter_space.update(**dict(parameters.items()))
-        self.parameter_space.evaluate(simplify=True)
-        state.mark_dirty()
-
-    def get_native_parameters(self):
-        return ParameterSpace(dict(self.parameter_space.items()), self.get_schema(), (1,))
-
-    def _reset(self):
-        pass
-
-    def value(self, name):
-        v = self.parameter_space[name]
-        return v.value if hasattr(v, "value") else v
-
-    def record(self):
-        object.__setattr__(self, "_recording", True)
-
-    def _get_data(self):
-        """Injected current (nA) on the time grid up to now, as PyNN's NEST backend shows
-        it: the value applied to the cell in the step that ends at each sample."""
-        dt = state.dt
-        n = state.step + 1
-        t = np.arange(n) * dt
-        return t, self.current_at(t)
-
-
-class DCSource(_CurrentSource, electrodes.DCSource):
-    __doc__ = electrodes.DCSource.__doc__
-    translations = _identity(electrodes.DCSource)
-
-    def current_at(self, t):
-        a, start, stop = (self.value(n) for n in ("amplitude", "start", "stop"))
-        on = (t > start + 1e-9) & (t <= stop + 1e-9)
-        return np.where(on, a, 0.0)
-
-
-class ACSource(_CurrentSource, electrodes.ACSource):
-    __doc__ = electrodes.ACSource.__doc__
-    translations = _identity(electrodes.ACSource)
-
-    def current_at(self, t):
-        a, start, stop, f, off, ph = (self.value(n) for n in (
-            "amplitude", "start", "stop", "frequency", "offset", "phase"))
-        on = (t > start + 1e-9) & (t <= stop + 1e-9)
-        tt = t - state.dt
-        return np.where(on, off + a * np.sin(2 * np.pi * f * tt * 1e-3 + np.deg2rad(ph)), 0.0)
-
-
-class StepCurrentSource(_CurrentSource, electrodes.StepCurrentSource):
-    __doc__ = electrodes.StepCurrentSource.__doc__
-    translations = _identity(electrodes.StepCurrentSource)
-
-    def current_at(self, t):
-        times = np.asarray(self.value("times").value if hasattr(self.value("times"), "value")
-                           else self.value("times"), float)
-        amps = np.asarray(self.value("amplitudes").value
-                          if hasattr(self.value("amplitudes"), "value")
-                          else self.value("amplitudes"), float)
-        out = np.zeros_like(t)
-        if times.size:
-            k = np.searchsorted(times, t - state.dt + 1e-9, side="right") - 1
-            out = np.where(k >= 0, amps[np.maximum(k, 0)], 0.0)
-        return out
-
-
-class NoisyCurrentSource(_CurrentSource, electrodes.NoisyCurrentSource):
-    __doc__ = electrodes.NoisyCurrentSource.__doc__
-    translations = _identity(electrodes.NoisyCurrentSource)
-
-    def current_at(self, t):
-        mean, start, stop = (self.value(n) for n in ("mean", "start", "stop"))
-        on = (t > start + 1e-9) & (t <= stop + 1e-9)
-        return np.where(on, mean, 0.0)  # NOTE: the noise itself is not recorded (issue 4)
+        return state.min_delay

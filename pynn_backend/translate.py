@@ -5,10 +5,11 @@ Timing (checked against NEST in ``tests/pynn``): the network runs with
 A neuron firing in step ``s`` spikes at ``(s + 1) dt`` in PyNN's convention, and with a
 delay of ``d`` steps its event must change the target's synaptic variable at
 ``(s + 1 + d) dt``, i.e. be delivered in step ``s + 1 + d``: the engine delay is ``d + 1``
-steps. A spike-array source fires in the step of its time, so its delay is ``d``.
-Current sources: the value applied during the step from ``t`` to ``t + dt`` is the
-source's value at ``t + dt`` (its onset at ``start`` first moves ``v`` in the step that
-ends at ``start + dt``, as with PyNN's NEST backend).
+steps. A spike-array source fires in the step of its time rounded up to the grid (NEST's
+on-grid spike generator), so its delay is ``d``.
+Current sources (:mod:`.electrodes`): the current applied during the step from ``t`` to
+``t + dt`` is the source's value at ``t``, which is also what it records at ``t`` (its
+onset at ``start`` first moves ``v`` at ``start + dt``, as with PyNN's NEST backend).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import dataclasses
 from functools import cache
 
 import numpy as np
+import sympy
 from gpuspike.bridge import ir
 from gpuspike.bridge.expressions import parse_expression
 from gpuspike.bridge.model import neuron_group, synapses
@@ -80,7 +82,15 @@ def _source_template(kind: str) -> ir.NeuronGroupIR:
     raise ValueError(kind)
 
 
+def grid_step(t_ms: np.ndarray, dt_ms: float) -> np.ndarray:
+    """The step a spike-array time belongs to: its time rounded up to the grid, as NEST's
+    on-grid spike generators do (a time within 1e-6 step of a grid point is on it)."""
+    return np.ceil(np.round(np.asarray(t_ms, dtype=float) / dt_ms, 6)).astype(np.int64)
+
+
 def _spike_array(pop, name: str, dt_s: float, t_now: int) -> ir.SpikeArraySourceIR:
+    """The source's schedule from step ``t_now`` on. ``pop._spike_schedule`` keeps each
+    scheduled spike's exact time by ``step * size + index`` (for off-grid recording)."""
     times, idx = [], []
     for i, seq in enumerate(np.broadcast_to(pop._parameters["spike_times"], (pop.size,))):
         values = np.asarray(seq.value if hasattr(seq, "value") else seq, dtype=float)
@@ -88,8 +98,11 @@ def _spike_array(pop, name: str, dt_s: float, t_now: int) -> ir.SpikeArraySource
         idx.append(np.full(values.size, i))
     t = np.concatenate(times) if times else np.zeros(0)
     i = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
-    steps = np.round(t / (dt_s * 1e3)).astype(np.int64)
+    steps = grid_step(t, dt_s * 1e3)
     keep = steps >= t_now  # spikes in the past were already delivered (or missed)
+    keys = steps[keep] * pop.size + i[keep]
+    order = np.argsort(keys, kind="stable")
+    pop._spike_schedule = (keys[order], t[keep][order])
     return ir.SpikeArraySourceIR(name, pop.size, steps[keep] * dt_s, i[keep])
 
 
@@ -142,63 +155,57 @@ def _host_poisson(state, pop, kind: str, name: str, values: dict,
 
 # ----------------------------------------------------------------------------- current sources
 def _current_terms(state, pop, dt_s: float):
-    """Extra variables, ``i_inj`` statement, timed arrays and operations of a group's
-    current sources."""
-    extra, terms, timed, ops, values = [], [], [], [], {}
-    te = "(t + dt)"
+    """Extra variables, ``i_inj`` statement, timed arrays, operations and monitors of a
+    group's current sources (their expressions and values: :mod:`.electrodes`)."""
+    extra, terms, timed, ops, monitors, values = [], [], [], [], [], {}
     for src in state.current_sources:
         mask = np.zeros(pop.size)
         for cell in src.cell_list:
-            if cell.parent is pop or getattr(cell.parent, "parent", None) is pop:
+            if cell.parent is pop:
                 mask[int(cell) - pop.first_index_id] = 1.0
         if not mask.any():
             continue
         k = src.index
-        on = f"cs{k}_on"
+        prefix = f"cs{k}_"
+        on = f"{prefix}on"
         extra.append(ir.Variable(on, "float", "1", batched=False, read_only=True))
         values[on] = mask
-        kind = type(src).__name__
-
-        def v(name, src=src):
-            return float(np.asarray(_seq(src.value(name)), dtype=float))
-        if kind in ("DCSource", "ACSource", "NoisyCurrentSource"):
-            start, stop = v("start") * 1e-3, v("stop") * 1e-3
-            window = (f"where({te} > {start!r} + 1e-3*dt, 1, 0)*"
-                      f"where({te} <= {stop!r} + 1e-3*dt, 1, 0)")
-        if kind == "DCSource":
-            terms.append(f"{on}*{window}*{v('amplitude') * 1e-9!r}")
-        elif kind == "ACSource":
-            w = float(2 * np.pi * v("frequency"))
-            terms.append(f"{on}*{window}*({v('offset') * 1e-9!r} + {v('amplitude') * 1e-9!r}"
-                         f"*sin({w!r}*t + {float(np.deg2rad(v('phase')))!r}))")
-        elif kind == "StepCurrentSource":
-            times = np.asarray(_seq(src.value("times")), float)
-            t_end = max(state.step, int(np.ceil(np.max(times, initial=0.0) / state.dt))) + 2
-            grid = (np.arange(t_end + 1) + 1) * state.dt
-            timed.append(ir.TimedArrayIR(f"cs{k}", src.current_at(grid) * 1e-9, dt_s))
-            terms.append(f"{on}*cs{k}(t)")
-        elif kind == "NoisyCurrentSource":
-            noise = f"cs{k}_noise"
-            extra.append(ir.Variable(noise, "float", "amp"))
-            every = max(1, int(round(v("dt") / state.dt)))
-            ops.append(ir.CustomOperationIR(
-                f"{pop.group_name}_cs{k}", pop.group_name,
-                (ir.Assign(noise, parse_expression(
-                    f"({v('mean') * 1e-9!r} + {v('stdev') * 1e-9!r}*randn())",
-                    allowed=set())),), every=every, when="start"))
-            terms.append(f"{on}*{window}*{noise}")
-        else:
-            raise NotImplementedError(f"current source {kind} is not supported")
+        src._engine_groups.append(pop.group_name)
+        if src.tabulated:
+            timed.append(ir.TimedArrayIR(f"{prefix}steps", src.table(), dt_s))
+            terms.append(sympy.Symbol(on) * sympy.Function(f"{prefix}steps")(sympy.Symbol("t")))
+            continue
+        names = {}
+        for name, value in src.engine_values().items():
+            extra.append(ir.Variable(prefix + name, "float", "1", batched=False,
+                                     read_only=True, init=ir.Constant(float(value))))
+            names[name] = prefix + name
+        if src.state_variable:
+            var = prefix + src.state_variable
+            names[src.state_variable] = var
+            # the value for step 0 (later ones are drawn at the end of the step before)
+            first = parse_expression("mean + stdev*randn()", allowed={"mean", "stdev"})
+            first = first.xreplace({sympy.Symbol(n): sympy.Float(v) for n, v in
+                                    src.engine_values().items()})
+            extra.append(ir.Variable(var, "float", "amp", init=ir.ExpressionInit(first)))
+            draw = parse_expression(src.draw, allowed=set(names) | {"t", "dt"})
+            ops.append(ir.CustomOperationIR(f"{pop.group_name}_cs{k}", pop.group_name,
+                                            (ir.Assign(var, _renamed(draw, names)),),
+                                            when="end"))
+            if src._recording and src.recorded_cell[0] is pop:
+                monitors.append(ir.StateMonitorIR(f"cs{k}_recorded", pop.group_name, (var,),
+                                                  indices=(src.recorded_cell[1],),
+                                                  when="synapses", order=1))
+        expr = parse_expression(src.expression, allowed=set(names) | {"t", "dt"})
+        terms.append(sympy.Symbol(on) * _renamed(expr, names))
     if not terms:
-        return (), (), (), (), {}
-    names = {x.name for x in extra} | {"t", "dt"}
-    expr = parse_expression(" + ".join(terms), allowed=names,
-                            functions=tuple(ta.name for ta in timed))
-    return tuple(extra), (ir.Assign("i_inj", expr),), tuple(timed), tuple(ops), values
+        return (), (), (), (), (), {}
+    return (tuple(extra), (ir.Assign("i_inj", sympy.Add(*terms)),), tuple(timed), tuple(ops),
+            tuple(monitors), values)
 
 
-def _seq(value):
-    return value.value if hasattr(value, "value") else value
+def _renamed(expr: sympy.Expr, names: dict[str, str]) -> sympy.Expr:
+    return expr.xreplace({sympy.Symbol(a): sympy.Symbol(b) for a, b in names.items()})
 
 
 # ----------------------------------------------------------------------------- populations
@@ -219,10 +226,10 @@ def _population(state, pop, dt_s: float):
         if init is None:
             init = np.full(pop.size, float(default))
         values[state_variable_name(ct, var)] = _si(ct, var, init)
-    extra, pre, timed, ops, cs_values = _current_terms(state, pop, dt_s)
+    extra, pre, timed, ops, cs_monitors, cs_values = _current_terms(state, pop, dt_s)
     values.update(cs_values)
     group = instantiate(neuron_template(ct.model), name, pop.size, values, extra, pre)
-    return group, timed, ops, ()
+    return group, timed, ops, cs_monitors
 
 
 # ----------------------------------------------------------------------------- projections
@@ -326,8 +333,11 @@ def push_projection_attribute(prj, name: str) -> bool:
 def build_network(state) -> ir.NetworkIR:
     dt_s = state.dt * 1e-3
     groups, sources, timed, ops, syns, monitors = [], [], [], [], [], []
+    for src in state.current_sources:
+        src._engine_groups.clear()
     for pop in state.populations:
-        g, ta, op, _ = _population(state, pop, dt_s)
+        g, ta, op, cs_monitors = _population(state, pop, dt_s)
+        monitors += cs_monitors
         (sources if isinstance(g, ir.SpikeArraySourceIR) else groups).append(g)
         timed += ta
         ops += op

@@ -11,6 +11,7 @@ import importlib
 import numpy as np
 import pyNN.gpuspike as gs
 import pytest
+from pyNN.parameters import Sequence
 
 
 def _nest():
@@ -21,13 +22,15 @@ def _nest():
 
 
 def _drive(sim, celltype: str, **setup):
-    """Three cells with offsets, a DC pulse, a step current, and spike-array input through
-    excitatory (delay 1 ms) and inhibitory (delay 2 ms) synapses."""
+    """Three cells with offsets, a DC pulse, a step current, an AC current, and spike-array
+    input through excitatory (delay 1 ms) and inhibitory (delay 2 ms) synapses."""
     sim.setup(timestep=0.1, min_delay=0.1, **setup)
     p = sim.Population(3, getattr(sim, celltype)(i_offset=[0.0, 0.6, 1.2], tau_refrac=2.0))
     src = sim.Population(1, sim.SpikeSourceArray(spike_times=[5.0, 12.3, 20.0, 20.1, 50.0]))
     sim.DCSource(amplitude=0.3, start=30.0, stop=60.0).inject_into(p[0:2])
     sim.StepCurrentSource(times=[65.0, 70.0], amplitudes=[0.8, -0.2]).inject_into(p)
+    sim.ACSource(amplitude=0.4, offset=0.1, frequency=70.0, phase=30.0, start=40.0,
+                 stop=80.0).inject_into(p[1:3])  # phase 30 degrees at start, as in NEST
     cond = "cond" in celltype
     sim.Projection(src, p, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.5, delay=1.0),
                    receptor_type="excitatory")
@@ -179,3 +182,140 @@ def test_heterogeneous_delays_are_exact():
     v = np.asarray(p.get_data().segments[0].analogsignals[0])
     jumps = [int(np.flatnonzero(np.diff(v[:, j]) > 0.5)[0]) + 1 for j in range(3)]
     assert jumps == [21, 33, 47]  # 2.0 ms + delay, on the 0.1 ms grid
+
+
+def _membrane(current: np.ndarray, dt: float = 0.1, tau: float = 20.0, cm: float = 1.0,
+              v_rest: float = -65.0) -> np.ndarray:
+    """IF_curr_exp's exact ``v`` (no synaptic input) under ``current[n]`` nA from step n."""
+    a = np.exp(-dt / tau)
+    v = np.empty(len(current))
+    v[0] = v_rest
+    for n in range(len(current) - 1):
+        v[n + 1] = v_rest + (v[n] - v_rest) * a + tau / cm * current[n] * (1 - a)
+    return v
+
+
+def test_recorded_current_is_the_current_applied():
+    """The value recorded at t is the current applied from t to t + dt, through parameter
+    changes between runs and a rebuild of the network (noise included)."""
+    gs.setup(timestep=0.1)
+    p = gs.Population(4, gs.IF_curr_exp(v_thresh=0.0))
+    sources = [gs.NoisyCurrentSource(mean=0.5, stdev=0.2, start=2.0, stop=6.0, dt=0.3),
+               gs.ACSource(amplitude=0.5, offset=0.2, frequency=150.0, phase=45.0, start=1.0,
+                           stop=7.3),
+               gs.StepCurrentSource(times=[0.0, 3.3, 5.0], amplitudes=[0.1, 0.7, -0.2]),
+               gs.DCSource(amplitude=0.8, start=0.0, stop=4.4)]
+    for k, src in enumerate(sources):
+        src.inject_into(p[k:k + 1])
+        src.record()
+    p.record("v")
+    gs.run(3.0)
+    gs.Population(1, gs.IF_curr_exp())  # a new population: the network is rebuilt
+    gs.run(1.0)
+    sources[0].stdev = 1.0
+    sources[1].phase = 90.0
+    sources[2].set_parameters(times=[4.5, 6.0], amplitudes=[0.4, 0.9])
+    sources[3].amplitude = -0.3
+    gs.run(4.0)
+    v = np.asarray(p.get_data().segments[0].analogsignals[0])
+    for k, src in enumerate(sources):
+        current = np.asarray(src.get_data()).ravel()
+        assert current.shape == (81,)
+        np.testing.assert_allclose(v[:, k], _membrane(current), atol=1e-9)
+    noise = np.asarray(sources[0].get_data()).ravel()
+    assert np.all(noise[:20] == 0) and np.all(noise[60:] == 0)
+    assert len(set(noise[20:23])) == 1 and noise[22] != noise[23]  # a new value every 0.3 ms
+    step = np.asarray(sources[2].get_data()).ravel()
+    # from 4 ms the new table: zero until its first time
+    assert step[39] == 0.7 and step[40] == 0 and step[45] == 0.4 and step[60] == 0.9
+
+
+def test_current_source_onset_and_changes_without_rebuild():
+    """A DC source on from start shows its value at start, moves v from start + dt, is
+    off from stop; changing its parameters between runs writes the engine directly."""
+    gs.setup(timestep=0.1)
+    p = gs.Population(1, gs.IF_curr_exp())
+    dc = gs.DCSource(amplitude=0.5, start=5.0, stop=8.0)
+    dc.inject_into(p)
+    dc.record()
+    p.record("v")
+    gs.run(10.0)
+    engine = gs.simulator.state.engine
+    dc.amplitude += 0.25
+    dc.set_parameters(start=12.0, stop=15.0)
+    gs.run(10.0)
+    assert gs.simulator.state.engine is engine
+    assert dc.amplitude == 0.75 and dc.start == 12.0
+    i = np.asarray(dc.get_data()).ravel()
+    v = np.asarray(p.get_data().segments[0].analogsignals[0]).ravel()
+    assert i[49] == 0 and i[50] == 0.5 and i[79] == 0.5 and i[80] == 0
+    assert i[119] == 0 and i[120] == 0.75 and i[149] == 0.75 and i[150] == 0
+    assert v[50] == -65.0 and v[51] > -65.0
+
+
+def test_current_source_parameters_are_checked():
+    gs.setup(timestep=0.1)
+    with pytest.raises(ValueError):
+        gs.StepCurrentSource(times=[0.4, -0.6, 0.8], amplitudes=[0.5, -0.5, 0.5])
+    with pytest.raises(ValueError):
+        gs.StepCurrentSource(times=[0.4, 0.2, 0.8], amplitudes=[0.5, -0.5, 0.5])
+    with pytest.raises(ValueError):
+        gs.StepCurrentSource(times=[0.4, 0.8], amplitudes=[0.5])
+    step = gs.StepCurrentSource(times=[0.41, 0.42, 0.86], amplitudes=[0.5, -0.5, 0.5])
+    # on the grid; the last amplitude given for a step wins
+    np.testing.assert_allclose(step.times.evaluate(), [0.4, 0.9])
+    np.testing.assert_array_equal(step.amplitudes.evaluate(), [-0.5, 0.5])
+
+
+def test_spike_array_times_are_checked_and_rounded_up_to_the_grid():
+    """As NEST: unordered times raise; an on-grid run records (and delivers) a time at the
+    end of the step that holds it; 'off_grid' records the times exactly."""
+    gs.setup()
+    with pytest.raises(gs.errors.InvalidParameterValueError):
+        gs.Population(2, gs.SpikeSourceArray(spike_times=[[1.0, 2.0], [3.0, 2.5]]))
+    src = gs.Population(1, gs.SpikeSourceArray(spike_times=[1.0]))
+    with pytest.raises(gs.errors.InvalidParameterValueError):
+        src.set(spike_times=Sequence([3.0, 2.0]))
+    for precision, expected in (("on_grid", [0.1, 10.05, 12.35]),
+                                ("off_grid", [0.075, 10.025, 12.34])):
+        gs.setup(timestep=0.05, spike_precision=precision)
+        src = gs.Population(1, gs.SpikeSourceArray(spike_times=[0.075, 10.025, 12.34]))
+        src.record("spikes")
+        gs.run(20.0)
+        times = src.get_data().segments[0].spiketrains[0].magnitude
+        np.testing.assert_allclose(times, expected, rtol=1e-15)
+
+
+def test_min_delay_auto_is_the_shortest_delay():
+    gs.setup(timestep=0.1, min_delay="auto")
+    assert gs.get_min_delay() == 0.1
+    a = gs.Population(2, gs.IF_curr_exp())
+    gs.Projection(a, a, gs.AllToAllConnector(), gs.StaticSynapse(delay=1.5))
+    gs.Projection(a, a, gs.AllToAllConnector(), gs.StaticSynapse(delay=0.5))
+    gs.run(1.0)
+    assert gs.get_min_delay() == 0.5 and gs.get_max_delay() == 1.5
+    gs.setup(timestep=0.1, min_delay=0.2, max_delay=4.0)
+    assert gs.get_min_delay() == 0.2 and gs.get_max_delay() == 4.0
+
+
+@pytest.mark.nvcc
+def test_current_sources_compile_for_cuda():
+    import dataclasses
+
+    from gpuspike.engine.codegen_cuda import cuda_source
+
+    from tests.simulate import compile_ptx
+
+    gs.setup(timestep=0.1, engine="numpy")
+    p = gs.Population(4, gs.IF_cond_exp())
+    gs.DCSource(amplitude=0.5, start=1.0).inject_into(p[0:1])
+    gs.ACSource(amplitude=0.5, frequency=20.0, phase=10.0).inject_into(p[1:2])
+    gs.StepCurrentSource(times=[1.0, 2.0], amplitudes=[0.2, 0.4]).inject_into(p[2:3])
+    noise = gs.NoisyCurrentSource(mean=0.1, stdev=0.3, dt=0.5)
+    noise.inject_into(p[3:4])
+    noise.record()
+    gs.run(1.0)
+    plan = gs.simulator.state.engine.plan
+    gs.end()
+    for precision in ("float64", "float32"):
+        compile_ptx(cuda_source(dataclasses.replace(plan, precision=precision)))

@@ -23,16 +23,6 @@ BACKENDS = os.environ.get("PYNN_SCENARIO_BACKENDS", "gpuspike").split(",")
 #: (test_scenario5, a multicompartment morphology, skips itself without morphio)
 XFAIL: dict[str, str] = {
     "test_composed_neuron_model_homogeneous_receptors": "PointNeuron composition not yet",
-    "test_changing_electrode": "changing a current source's parameters between runs fails",
-    "test_issue487": "current-source times given as a Sequence are not accepted",
-    "test_issue451": "recorded current-source values do not follow PyNN's conventions",
-    "test_issue497": "current-source onset does not follow PyNN's conventions",
-    "test_issue631": "recorded current-source values do not follow PyNN's conventions",
-    "test_issue_465_474_630": "noisy current not recorded; onset conventions differ",
-    "test_issue511": "InvalidParameterValueError is not raised for a bad parameter",
-    "test_issue512": "ValueError is not raised for a bad parameter",
-    "test_issue231": "get_min_delay() returns dt (0.1) where PyNN expects 0.5",
-    "test_issue259": "a spike-array time comes out one step early",
 }
 
 
