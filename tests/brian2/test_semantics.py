@@ -262,16 +262,18 @@ def test_linked_variables_written_in_reset(on_device, size):
 
 def test_linked_subexpressions_with_and_without_index(on_device):
     def model():
+        # explicit names: Brian2 orders objects of one slot by name, and automatic names
+        # (neurongroup_9, neurongroup_10, ...) would sort differently in the two runs
         G = NeuronGroup(2, """dv/dt = 100*Hz : 1
                               I = clip(v, 0, inf) + k : 1
                               k : 1 (constant)""", threshold="v > 1", reset="v = 0",
-                        method="euler")
+                        method="euler", name="g_source")
         G.v = [0, 0.5]
         G.k = [1, 2]
-        H = NeuronGroup(2, "I_l : 1 (linked)")
+        H = NeuronGroup(2, "I_l : 1 (linked)", name="h_linked")
         H.I_l = linked_var(G.I)
         K = NeuronGroup(6, """I_l : 1 (linked)
-                              dy/dt = I_l/ms : 1""", method="euler")
+                              dy/dt = I_l/ms : 1""", method="euler", name="k_linked")
         K.I_l = linked_var(G.I, index=np.array([0, 1]).repeat(3))
         mon_h = StateMonitor(H, "I_l", record=True)
         mon_k = StateMonitor(K, ["I_l", "y"], record=True)
