@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 brian2 = pytest.importorskip("brian2")
@@ -33,6 +35,10 @@ def on_device():
     from brian2.devices.device import get_device, set_device
 
     def run(name, fn):
+        # Free the previous run's objects first: Brian2 gives automatic names by the lowest
+        # free suffix among live objects and orders a slot by name, so both runs of a
+        # comparison should get the same names.
+        gc.collect()
         set_device(name)
         start_scope()
         brian2.seed(4321)
