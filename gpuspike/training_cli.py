@@ -32,11 +32,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist5k": dict(dt=1e-3, duration=20e-3, hidden=128, recurrent=False, batch_size=32,
                     lr=1e-2, lr_decay=0.95, epochs=30, loss="avg_ce", max_spikes=20,
                     init_in=(0.078, 0.045), init_rec=(0.0, 0.02), init_out=(0.2, 0.37),
-                    reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, n_out=10),
+                    reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, n_out=10, clip=0.0),
     "shd": dict(dt=1e-3, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
                 lr_decay=1.0, epochs=100, loss="exp_avg_ce", max_spikes=1500,
                 init_in=(0.03, 0.01), init_rec=(0.0, 0.02), init_out=(0.0, 0.03),
-                reg=5e-6, reg_nu=14.0, lift=0.002, augment_shift=0, n_out=None),
+                reg=5e-6, reg_nu=14.0, lift=0.002, augment_shift=0, n_out=None,
+                clip=90.0),
 }
 #: Options whose change makes a checkpoint unusable.
 SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss")
@@ -88,6 +89,7 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     from gpuspike.datasets.augment import channel_shift, step
     from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
     from gpuspike.engine.eventprop.network import EventPropNetwork
+    from gpuspike.engine.training.clipping import AutoClip
     from gpuspike.engine.training.data import BatchLoader
     from gpuspike.engine.training.loop import fit
     from gpuspike.engine.training.optim import Adam
@@ -131,10 +133,12 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                              seed=int(cfg["seed"]), augment=augment)
         val = BatchLoader(val_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
                           n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
+    clip = AutoClip(float(cfg["clip"])) if float(cfg["clip"] or 0) > 0 else None
     schedule = ExponentialDecay(float(cfg["lr_decay"]))
     if cfg["ease_in"]:
         schedule = EaseIn(inner=schedule)
-    result = fit(model, loader, epochs=int(cfg["epochs"]), optimiser=Adam(float(cfg["lr"])),
+    result = fit(model, loader, epochs=int(cfg["epochs"]),
+                 optimiser=Adam(float(cfg["lr"]), clip=clip),
                  schedule=schedule, val=val, test=test,
                  checkpoint_dir=cfg["checkpoint"], resume=bool(cfg["resume"]),
                  early_stopping_patience=cfg["early_stopping"],
@@ -213,6 +217,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-spikes", type=int)
     p.add_argument("--reg", type=float, help="spike-count regularisation strength")
     p.add_argument("--lift", type=float, help="weight lift for silent neurons per epoch")
+    p.add_argument("--clip", type=float,
+                   help="AutoClip percentile of each tensor's gradient-norm history "
+                        "(0: off; default 90 for shd, 0 for mnist)")
     p.add_argument("--augment-shift", type=int, help="random channel shift (+-channels)")
     p.add_argument("--dtype", choices=("float32", "float64"))
     p.add_argument("--ease-in", action="store_true", default=None,

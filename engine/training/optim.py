@@ -4,7 +4,9 @@ Each optimiser works on ``params: dict[str, array]`` with ``grads`` of the same 
 shapes and devices, using the arrays' own module (numpy or cupy), so the update never leaves
 the device. ``lr`` is a plain attribute that a learning-rate schedule sets before each step.
 ``bounds[name] = (low, high)`` clips a parameter after each update (``None``: unbounded),
-e.g. ``{"in->hidden.delay": (0.0, 0.062)}`` keeps learnt delays in range.
+e.g. ``{"in->hidden.delay": (0.0, 0.062)}`` keeps learnt delays in range. ``clip`` (an
+:class:`~gpuspike.engine.training.clipping.AutoClip`) scales surging gradients down before
+the update; its history is part of :meth:`Optimiser.state_dict`.
 """
 
 from __future__ import annotations
@@ -44,11 +46,14 @@ class Optimiser:
         Learning rate (mutable: a schedule sets it before each step).
     bounds : mapping, optional
         ``name -> (low, high)``; after each step ``p <- min(max(p, low), high)``.
+    clip : AutoClip, optional
+        Gradient clipping applied before each update.
     """
 
     kind = "optimiser"
 
-    def __init__(self, lr: float, bounds: Bounds | None = None) -> None:
+    def __init__(self, lr: float, bounds: Bounds | None = None, clip: Any = None) -> None:
+        self.clip = clip
         if not lr >= 0:
             raise ModelError(f"the learning rate must be >= 0, got {lr}")
         self.lr = float(lr)
@@ -91,6 +96,8 @@ class Optimiser:
     def step(self, params: Mapping[str, Any], grads: Mapping[str, Any] | None) -> None:
         """Update ``params`` in place from ``grads`` (parameters without a gradient stay)."""
         names = self._pairs(params, grads)
+        if self.clip is not None:
+            grads = self.clip({n: grads[n] for n in names})
         self.t += 1
         for n in names:
             self._update(n, params[n], grads[n])
@@ -111,6 +118,8 @@ class Optimiser:
         state.update(self._hyper())
         for key, bufs in self._buffers().items():
             state[key] = {n: to_host(b) for n, b in bufs.items()}
+        if self.clip is not None:
+            state["clip"] = self.clip.state_dict()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -125,6 +134,8 @@ class Optimiser:
         for key, bufs in self._buffers().items():
             bufs.clear()
             bufs.update({n: np.array(b) for n, b in state.get(key, {}).items()})
+        if self.clip is not None and "clip" in state:
+            self.clip.load_state_dict(state["clip"])
 
     @staticmethod
     def _buffer(bufs: dict[str, Any], name: str, p: Any) -> Any:
@@ -162,8 +173,9 @@ class SGD(Optimiser):
 
     kind = "sgd"
 
-    def __init__(self, lr: float, momentum: float = 0.0, bounds: Bounds | None = None) -> None:
-        super().__init__(lr, bounds)
+    def __init__(self, lr: float, momentum: float = 0.0, bounds: Bounds | None = None,
+                 clip: Any = None) -> None:
+        super().__init__(lr, bounds, clip)
         if not 0 <= momentum < 1:
             raise ModelError(f"momentum must lie in [0, 1), got {momentum}")
         self.momentum = float(momentum)
@@ -213,8 +225,9 @@ class Adam(Optimiser):
         beta2: float = 0.999,
         eps: float = 1e-8,
         bounds: Bounds | None = None,
+        clip: Any = None,
     ) -> None:
-        super().__init__(lr, bounds)
+        super().__init__(lr, bounds, clip)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= b < 1:
                 raise ModelError(f"{name} must lie in [0, 1), got {b}")
