@@ -40,7 +40,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                 clip=90.0),
 }
 #: Options whose change makes a checkpoint unusable.
-SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss")
+SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels")
 
 
 def _datasets(cfg: Mapping[str, Any]):
@@ -76,7 +76,7 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
     if base not in DEFAULTS:
         raise ModelError(f"unknown dataset {dataset!r}; use mnist5k, mnist or shd")
     cfg = dict(DEFAULTS[base], dataset=dataset, seed=0, engine="auto", checkpoint=None,
-               resume=False, progress=True, plots=None, train=None, test=None,
+               resume=False, progress=True, plots=None, train=None, test=None, pool_channels=1,
                loso_speaker=None, mnist_path=None, dtype="float32", ease_in=False,
                val_fraction=0.0, early_stopping=None)
     cfg.update({k: v for k, v in options.items() if v is not None})
@@ -97,6 +97,9 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
 
     cfg = resolve_config(options)
     train_ds, test_ds = _datasets(cfg)
+    if int(cfg["pool_channels"]) > 1:
+        k = int(cfg["pool_channels"])
+        train_ds, test_ds = train_ds.pool_channels(k), test_ds.pool_channels(k)
     dt = float(cfg["dt"])
     duration = cfg["duration"]
     if duration is None:
@@ -202,6 +205,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--test", help="SHD-format test file (h5)")
     p.add_argument("--mnist-path", help="full MNIST: IDX folder or mnist.npz")
     p.add_argument("--loso-speaker", type=int, help="hold this speaker of --train out as test")
+    p.add_argument("--pool-channels", type=int,
+                   help="merge each K neighbouring input channels into one (default 1)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engine", choices=("auto", "numpy", "cupy"))

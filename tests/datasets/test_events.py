@@ -70,3 +70,30 @@ def test_subset_keeps_class_names_when_samples_equal_classes() -> None:
     sub = d.subset([7, 2])
     assert sub.keys == names and sub.files == [] and sub.labels.tolist() == [7, 2]
     assert sub.keys[int(sub.labels[0])] == "7"
+
+
+@pytest.mark.parametrize("k", [1, 3, 4, 10])
+def test_pool_channels_sums_neighbouring_channels(k) -> None:
+    from gpuspike.datasets.binning import bin_events
+
+    rng = np.random.default_rng(3)
+    times = [np.sort(rng.uniform(0, 0.1, 200)) for _ in range(3)]
+    units = [rng.integers(0, 10, 200) for _ in range(3)]
+    ds = SpikeDataset(times, units, np.array([0, 1, 2]), np.array([0, 0, 1]), 10,
+                      ["a", "b", "c"], ["x", "y", "z"])
+    pooled = ds.pool_channels(k)
+    n_out = -(-10 // k)
+    assert pooled.n_channels == n_out
+    fine = bin_events(ds, 0.01, 0.1).astype(np.int64)         # (samples, steps, 10)
+    coarse = bin_events(pooled, 0.01, 0.1).astype(np.int64)
+    want = np.zeros(fine.shape[:2] + (n_out,), dtype=np.int64)
+    for c in range(10):
+        want[..., c // k] += fine[..., c]
+    np.testing.assert_array_equal(coarse, want)
+    assert pooled.keys == ds.keys and pooled.files == ds.files
+    np.testing.assert_array_equal(pooled.labels, ds.labels)
+
+
+def test_pool_channels_refuses_zero() -> None:
+    with pytest.raises(ValueError, match=">= 1"):
+        _dataset().pool_channels(0)

@@ -95,3 +95,18 @@ def test_validation_split_early_stopping_and_ease_in(files):
     assert r["val_acc"] is not None
     assert 1 <= r["epochs"] <= 4
     assert r["best_epoch"] is not None
+
+
+def test_pooled_channels_still_separate_the_classes(files, tmp_path):
+    # pooling by 4 keeps the two classes' channel groups (0-7, 12-19) apart: 0-1 vs 3-4
+    train, test = files
+    r = run_training(dict(SMALL, train=str(train), test=str(test), pool_channels=4,
+                          init_in=(1.2, 0.6), checkpoint=str(tmp_path / "ck")))
+    assert r["test_acc"] >= 0.9
+    state = json.loads((tmp_path / "ck" / "last.json").read_text())
+    assert state["config"]["pool_channels"] == 4
+    assert len(state["model_state"]) == 3
+    from gpuspike.engine.training.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(tmp_path / "ck")
+    assert ckpt.model_state["in->hidden.w"].shape == (12, 6)
