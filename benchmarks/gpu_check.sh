@@ -19,6 +19,11 @@
 # Device-tool call (from the repository root):  run(command="bash benchmarks/gpu_check.sh",
 #   carry=[".whl"], timeout_s=600). Files come back from $OUT: tests.log, bench.jsonl,
 #   bench.log, env.txt, RESULTS.md.
+# The PyNN microcircuit benchmark (scale 1, DC drive, run_all's "pynn_microcircuit") needs
+#   PyNN and its pure-Python dependencies among the wheels: fetch them with
+#   EXTRA="PyNN==0.13.0 lazyarray neo quantities" bash benchmarks/fetch_wheels.sh; without
+#   them it prints a skipped line. Time-box it alone with
+#   BENCH_ARGS="--only pynn_microcircuit" SKIP_TESTS=1 BENCH_TIMEOUT=500.
 # Knobs: TEST_TIMEOUT (s, default 240), BENCH_TIMEOUT (s, default 330), BENCH_ARGS (extra
 #   run_all.py arguments, e.g. "--only cuba"), SKIP_TESTS=1, PYTHON (default python3).
 set -uo pipefail
@@ -53,7 +58,7 @@ import sys
 
 _ROOT = "$ROOT"
 _MAP = {"gpuspike": "gpuspike", "gpuspike.bridge": "bridge", "gpuspike.engine": "engine",
-        "gpuspike.brian2_backend": "brian2_backend"}
+        "gpuspike.brian2_backend": "brian2_backend", "pyNN.gpuspike": "pynn_backend"}
 
 
 class _GpuspikeFinder:

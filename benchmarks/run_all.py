@@ -1,4 +1,5 @@
-"""Run every benchmark (CUBA, COBAHH, construction, SHD training), each in its own process.
+"""Run every benchmark (CUBA, COBAHH, construction, PyNN microcircuit, SHD training), each
+in its own process.
 
 Each benchmark runs as a subprocess of this interpreter (so Brian2's global state and the
 GPU memory of one do not leak into the next); its stdout JSON lines are passed through to
@@ -32,6 +33,10 @@ def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
         ("cuba", ["cuba.py"]),
         ("cobahh", ["cobahh.py"]),
         ("construction", ["construction.py"]),
+        # PyNN microcircuit: scale 0.02 against pyNN.nest on the CPU, scale 1 (DC drive,
+        # NEST skipped where it is missing) on the GPU
+        ("pynn_microcircuit", ["pynn_microcircuit.py"] if engine != "cupy" or quick
+         else ["pynn_microcircuit.py", "--scale", "1", "--dc"]),
         # EventProp against snnTorch BPTT: 10 timed batches at dt 1 and 5 ms on the GPU
         ("train_shd", ["train_shd.py"] if engine == "cupy" or quick else SHD_CPU),
     ]

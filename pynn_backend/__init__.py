@@ -29,6 +29,7 @@ from .control import (  # noqa: F401
     run_until,
     setup,
 )
+from .connectors import FixedTotalNumberConnector  # noqa: F401  (vectorised)
 from .populations import Assembly, Population, PopulationView  # noqa: F401
 from .procedural_api import connect, create, record, record_gsyn, record_v  # noqa: F401
 from .projections import Projection  # noqa: F401

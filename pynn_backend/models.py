@@ -60,6 +60,9 @@ class CellModel:
     renames: dict = field(default_factory=dict)
     #: extra statements after the integration step (before the threshold test)
     post_update: str = ""
+    #: linear synaptic variables the split update integrates exactly (default: the
+    #: standard cells' names found in the equations)
+    fast: tuple = ()
 
 
 _LIF_PARAMS = """
@@ -295,8 +298,9 @@ def neuron_template(model: CellModel) -> ir.NeuronGroupIR:
     g = neuron_group("template", 1, eqs, threshold=model.threshold, reset=model.reset,
                      refractory=model.refractory, method=method)
     if model.method == "split":
-        fast = tuple(k for k in ("gsyn_exc", "y_exc", "gsyn_inh", "y_inh", "g_s", "g_r")
-                     if f"d{k}/dt" in eqs.replace(" ", ""))
+        fast = model.fast or tuple(
+            k for k in ("gsyn_exc", "y_exc", "gsyn_inh", "y_inh", "g_s", "g_r")
+            if f"d{k}/dt" in eqs.replace(" ", ""))
         g = dataclasses.replace(g, update=_split_update(eqs, fast))
     if model.delta_input:
         import sympy

@@ -138,10 +138,11 @@ class Population(_ParameterAccess, common.Population):
         if any(n in structural for n in names):
             state.mark_dirty()
             return
-        from .translate import parameter_values
+        from .translate import parameter_values, state_variable_name
 
         values = parameter_values(self)
-        for n in names:
+        derived = [n for n in values if n.startswith("peak_")]  # beta receptors' factors
+        for n in [state_variable_name(self.celltype, n) for n in names] + derived:
             if n in values:
                 state.engine.set(self.group_name, n, values[n])
 

@@ -90,17 +90,25 @@ class Projection(common.Projection):
                   for name, value in connection_parameters.items()}
         self._chunks.append((pre, np.full(n, int(postsynaptic_index), np.int64), params))
 
+    def _add_connections(self, pre: np.ndarray, post: np.ndarray,
+                         params: dict[str, np.ndarray]) -> None:
+        """Many connections at once (vectorised connectors: :mod:`.connectors`): indices
+        into ``pre``/``post`` and one array per native parameter."""
+        self._chunks.append((np.asarray(pre, np.int64), np.asarray(post, np.int64),
+                             {k: np.asarray(v, dtype=float) for k, v in params.items()}))
+
     def _finish(self) -> None:
         if not self._chunks:
             names = self.synapse_type.get_native_names() if hasattr(
                 self.synapse_type, "get_native_names") else ("weight", "delay")
             self._attrs = {name: np.zeros(0) for name in names}
         else:
-            self._pre_idx = np.concatenate([c[0] for c in self._chunks])
-            self._post_idx = np.concatenate([c[1] for c in self._chunks])
+            single = len(self._chunks) == 1  # a vectorised connector: no copies
+            join = (lambda parts: parts[0]) if single else np.concatenate
+            self._pre_idx = join([c[0] for c in self._chunks])
+            self._post_idx = join([c[1] for c in self._chunks])
             names = self._chunks[0][2].keys()
-            self._attrs = {name: np.concatenate([c[2][name] for c in self._chunks])
-                           for name in names}
+            self._attrs = {name: join([c[2][name] for c in self._chunks]) for name in names}
             self._chunks = []
         if self._is_stdp:
             self._stdp_weight = self._attrs["weight"].copy()

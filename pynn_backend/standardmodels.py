@@ -8,9 +8,10 @@ kind of spike source it is).
 
 from __future__ import annotations
 
-from pyNN.standardmodels import build_translations, cells, synapses
+from pyNN.parameters import ParameterSpace
+from pyNN.standardmodels import build_translations, cells, receptors, synapses
 
-from . import models
+from . import composition, models
 from .electrodes import ACSource, DCSource, NoisyCurrentSource, StepCurrentSource  # noqa: F401
 from .simulator import state
 
@@ -113,3 +114,113 @@ class STDPMechanism(synapses.STDPMechanism):
 
     def _get_minimum_delay(self):
         return state.min_delay
+
+
+# ----------------------------------------------------------------------------- composition
+# PointNeuron(neuron, **receptors) (equations: :mod:`.composition`)
+def _component(base):
+    return type(base.__name__, (base,), {"__doc__": base.__doc__,
+                                         "translations": _identity(base)})
+
+
+LIF = _component(cells.LIF)
+AdExp = _component(cells.AdExp)
+CurrExpPostSynapticResponse = _component(receptors.CurrExpPostSynapticResponse)
+CondExpPostSynapticResponse = _component(receptors.CondExpPostSynapticResponse)
+CondAlphaPostSynapticResponse = _component(receptors.CondAlphaPostSynapticResponse)
+CondBetaPostSynapticResponse = _component(receptors.CondBetaPostSynapticResponse)
+for _psr in (CurrExpPostSynapticResponse, CondExpPostSynapticResponse,
+             CondAlphaPostSynapticResponse, CondBetaPostSynapticResponse):
+    _kind = composition.PSR_KINDS[_psr.__name__]
+    _psr.recordable = ["isyn"] if not _kind.conductance_based else (
+        ["gsyn", "ysyn"] if _psr is not CondExpPostSynapticResponse else ["gsyn"])
+ExpPSR = CondExpPostSynapticResponse
+AlphaPSR = CondAlphaPostSynapticResponse
+BetaPSR = CondBetaPostSynapticResponse
+
+
+def _pass_through(name: str):
+    """Identity transform of a dotted name (PyNN's string transforms would read
+    ``AMPA.tau_syn`` as an attribute)."""
+    return lambda **p: p[name]
+
+
+class PointNeuron(cells.PointNeuron):
+    """A neuron component (``LIF``, ``AdExp``) with named post-synaptic receptors.
+
+    Receptor parameters are flat ``"<receptor>.<parameter>"`` names (``"AMPA.tau_syn"``)
+    for ``get``/``set``, and receptor state is recorded as ``"<receptor>.<variable>"``
+    (``"AMPA.gsyn"``), as in PyNN's other backends; ``locations`` (multicompartment only)
+    is ignored.
+    """
+
+    source_kind = None
+    structural_parameters = ()
+    spike_time_offset_steps = 1
+
+    def __init__(self, neuron, **post_synaptic_receptors):
+        super().__init__(neuron, **post_synaptic_receptors)
+        self.model = composition.composed_model(
+            type(neuron).__name__,
+            tuple((name, type(psr).__name__) for name, psr in
+                  sorted(post_synaptic_receptors.items())))
+        names = list(self._flat_defaults())
+        self.translations = build_translations(
+            *((n, n, _pass_through(n), _pass_through(n)) if "." in n else (n, n)
+              for n in names))
+        self.injectable = neuron.injectable
+
+    def _flat_defaults(self) -> dict:
+        out = dict(self.neuron.default_parameters)
+        for name, psr in self.post_synaptic_receptors.items():
+            out.update({f"{name}.{p}": v for p, v in psr.default_parameters.items()
+                        if p != "locations"})
+        return out
+
+    def get_schema(self):
+        return {name: float for name in self._flat_defaults()}
+
+    @property
+    def default_parameters(self):
+        return self._flat_defaults()
+
+    @property
+    def native_parameters(self):
+        values = {}
+        for name, value in self.neuron.parameter_space.items():
+            values[name] = value
+        for rname, psr in self.post_synaptic_receptors.items():
+            for name, value in psr.parameter_space.items():
+                if name != "locations":
+                    values[f"{rname}.{name}"] = value
+        return ParameterSpace(values, schema=None, shape=self.neuron.parameter_space.shape)
+
+    @property
+    def units(self):
+        out = dict(super().units)
+        for rname, psr in self.post_synaptic_receptors.items():
+            kind = composition.PSR_KINDS[type(psr).__name__]
+            out.update({f"{rname}.{p}": u for p, u in kind.parameter_units})
+            if kind.conductance_based:
+                out[f"{rname}.ysyn"] = "uS"
+        return out
+
+    def simple_parameters(self):
+        return list(self._flat_defaults())
+
+    def scaled_parameters(self):
+        return []
+
+    def computed_parameters(self):
+        return []
+
+    def computed_parameters_include(self, parameter_names):
+        return False
+
+    def get_native_names(self, *names):
+        return list(names) if names else list(self._flat_defaults())
+
+    def reverse_translate(self, native_parameters):
+        return ParameterSpace({name: native_parameters[name]
+                               for name in native_parameters.keys()},
+                              schema=self.get_schema(), shape=native_parameters.shape)

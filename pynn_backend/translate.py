@@ -15,6 +15,7 @@ onset at ``start`` first moves ``v`` at ``start + dt``, as with PyNN's NEST back
 from __future__ import annotations
 
 import dataclasses
+import logging
 from functools import cache
 
 import numpy as np
@@ -23,6 +24,7 @@ from gpuspike.bridge import ir
 from gpuspike.bridge.expressions import parse_expression
 from gpuspike.bridge.model import neuron_group, synapses
 
+from .composition import beta_peak
 from .models import UNIT_SCALE, instantiate, neuron_template
 from .simulator import HOST_SOURCES
 from .synapse_models import synapse_code
@@ -49,10 +51,13 @@ def parameter_values(pop) -> dict[str, np.ndarray]:
     model = getattr(ct, "model", None)
     if model is not None and model.method == "exact" and "tau_m" in out:
         # the exact propagator divides by tau_m - tau_syn: nudge equal time constants
-        for syn in ("tau_syn_E", "tau_syn_I"):
-            if syn in out:
-                same = np.abs(out[syn] - out["tau_m"]) <= 1e-9 * out["tau_m"]
-                out[syn] = np.where(same, out["tau_m"] * (1 + 1e-6), out[syn])
+        for syn in [n for n in out if n.startswith("tau_syn_")]:
+            same = np.abs(out[syn] - out["tau_m"]) <= 1e-9 * out["tau_m"]
+            out[syn] = np.where(same, out["tau_m"] * (1 + 1e-6), out[syn])
+    for rise in [n for n in out if n.startswith("tau_rise_")]:
+        # a beta receptor's normalisation follows from its time constants
+        receptor = rise[len("tau_rise_"):]
+        out[f"peak_{receptor}"] = beta_peak(out[rise], out[f"tau_decay_{receptor}"])
     return out
 
 
@@ -216,6 +221,13 @@ def _population(state, pop, dt_s: float):
     if kind == "array":
         return _spike_array(pop, name, dt_s, state.step), (), (), ()
     values = parameter_values(pop)
+    if kind in ("poisson", "poisson_refractory") and values["rate"].size and (
+            values["rate"].max() * dt_s > 0.2):
+        # NOTE: one spike per step at most (NEST delivers several); issue 4
+        logging.getLogger("PyNN").warning(
+            "SpikeSourcePoisson %s: rate*dt = %.2f; gpuspike emits at most one spike per "
+            "step, so such a source fires less than asked; split it or lower dt",
+            pop.label, values["rate"].max() * dt_s)
     if kind in HOST_SOURCES and state.host_poisson:
         return _host_poisson(state, pop, kind, name, values, dt_s), (), (), ()
     if kind is not None:
@@ -241,18 +253,30 @@ def _locate(state, cells: np.ndarray):
     return k, cells - firsts[k]
 
 
+def _side(state, cells, idx: np.ndarray):
+    """(population index, index within it) of a projection side's connection indices; a
+    whole population needs no look-up (a full-scale microcircuit has 3e8 of them)."""
+    for k, pop in enumerate(state.populations):
+        if pop is cells:
+            return np.broadcast_to(np.int64(k), idx.shape), idx
+    return _locate(state, np.asarray(cells.all_cells, dtype=np.int64)[idx])
+
+
 def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
-    pre_ids = np.asarray(prj.pre.all_cells, dtype=np.int64)[prj._pre_idx]
-    post_ids = np.asarray(prj.post.all_cells, dtype=np.int64)[prj._post_idx]
-    pre_pop, pre_i = _locate(state, pre_ids)
-    post_pop, post_j = _locate(state, post_ids)
+    pre_pop, pre_i = _side(state, prj.pre, prj._pre_idx)
+    post_pop, post_j = _side(state, prj.post, prj._post_idx)
     out, parts = [], []
-    pairs = sorted(set(zip(pre_pop.tolist(), post_pop.tolist())))
+    n_pops = len(state.populations)
+    if pre_pop.strides == (0,) and post_pop.strides == (0,):  # population to population
+        pairs = [(int(pre_pop[0]), int(post_pop[0]))] if pre_pop.size else []
+    else:
+        pairs = [divmod(int(k), n_pops) for k in np.unique(pre_pop * n_pops + post_pop)]
     attrs = prj._attrs
     if getattr(prj, "_stdp_weight", None) is not None:
         attrs = {**attrs, "_w_stdp": prj._stdp_weight}  # STDP's running weight
     for a, b in pairs:
-        sel = np.flatnonzero((pre_pop == a) & (post_pop == b))
+        sel = (np.arange(pre_pop.size) if len(pairs) == 1
+               else np.flatnonzero((pre_pop == a) & (post_pop == b)))
         src, tgt = state.populations[a], state.populations[b]
         model = tgt.celltype.model
         target, factor = model.receptors[prj.receptor_type]

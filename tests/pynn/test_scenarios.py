@@ -21,9 +21,7 @@ BACKENDS = os.environ.get("PYNN_SCENARIO_BACKENDS", "gpuspike").split(",")
 
 #: scenario -> why it cannot pass on pyNN.gpuspike (kept short; see the issue 4 note)
 #: (test_scenario5, a multicompartment morphology, skips itself without morphio)
-XFAIL: dict[str, str] = {
-    "test_composed_neuron_model_homogeneous_receptors": "PointNeuron composition not yet",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _scenarios() -> list[tuple[str, object]]:
