@@ -14,6 +14,7 @@ from pyNN.recording import *  # noqa: F403, F401
 from pyNN.space import Space  # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
+from .connectors import FixedTotalNumberConnector  # noqa: F401  (vectorised)
 from .control import (  # noqa: F401
     end,
     get_current_time,
@@ -29,7 +30,6 @@ from .control import (  # noqa: F401
     run_until,
     setup,
 )
-from .connectors import FixedTotalNumberConnector  # noqa: F401  (vectorised)
 from .populations import Assembly, Population, PopulationView  # noqa: F401
 from .procedural_api import connect, create, record, record_gsyn, record_v  # noqa: F401
 from .projections import Projection  # noqa: F401
