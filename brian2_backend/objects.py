@@ -16,6 +16,7 @@ updater's rank; every pathway its own; a Synapses its first summed variable's (s
 Ranks are even numbers, so that an object can be placed just before another.
 
 The parts: :mod:`.neurons` (neuron groups, linked variables, spike generators),
+:mod:`.spatial` (SpatialNeuron's cable equation),
 :mod:`.synaptic` (synapses), :mod:`.monitors`, :mod:`.schedule` (clocks and slots),
 :mod:`.binding` (what lives where on the Brian2 side), :mod:`.fingerprint`.
 
@@ -46,6 +47,7 @@ from .neurons import (
     written_scalars,
 )
 from .schedule import every_steps, own_dt, phase
+from .spatial import spatial_cable
 from .synaptic import (
     SynapsesDraft,
     add_pathway,
@@ -62,6 +64,7 @@ __all__ = ["PER_STEP_TEMPLATES", "Binding", "build_network", "fingerprint"]
 PER_STEP_TEMPLATES = frozenset({
     "stateupdate", "threshold", "reset", "synapses", "synapses_push_spikes",
     "summed_variable", "spikemonitor", "statemonitor", "ratemonitor", "spikegenerator",
+    "spatialstateupdate",
 })
 
 
@@ -75,6 +78,7 @@ def build_network(net: Any, dt: float, precision: str, seed: int
     from brian2.monitors.ratemonitor import PopulationRateMonitor
     from brian2.monitors.spikemonitor import EventMonitor
     from brian2.monitors.statemonitor import StateMonitor
+    from brian2.spatialneuron.spatialneuron import SpatialStateUpdater
     from brian2.synapses.synapses import (
         StateUpdater as SynStateUpdater,
     )
@@ -105,6 +109,7 @@ def build_network(net: Any, dt: float, precision: str, seed: int
     synapses: dict[str, SynapsesDraft] = {}
     monitors: list[ir.Monitor] = []
     operations: list[Any] = []
+    cables: list[ir.CableIR] = []
 
     def group_of(g: Any) -> GroupDraft:
         root = root_group(g)
@@ -155,6 +160,10 @@ def build_network(net: Any, dt: float, precision: str, seed: int
             g = group_of(o.group)
             ctx = Context(what, {"_idx": g.brian}, timed, written_scalars=written)
             add_neuron_runner(o, g, ctx, ranks[id(o)])
+        elif isinstance(o, SpatialStateUpdater):
+            g = group_of(o.group)
+            ctx = Context(what, {"_idx": g.brian}, timed, written_scalars=written)
+            cables.append(spatial_cable(o, g, ctx, every_steps(o, dt, what), ranks[id(o)]))
         elif isinstance(o, SpikeGeneratorGroup):
             sources.append(spike_generator(o, dt, ranks[id(o)]))
             binding.names[ir_name(o.name)] = o.name
@@ -210,6 +219,7 @@ def build_network(net: Any, dt: float, precision: str, seed: int
         functions=tuple(timed.functions.values()),
         monitors=tuple(m for m in monitors if m is not None),
         **({"operations": tuple(operations)} if operations else {}),
+        cables=tuple(cables),
         precision=precision,
         seed=seed,
         name=ir_name(net.name),

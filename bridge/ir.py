@@ -20,7 +20,8 @@ Symbols that expressions may use
 Semantics of one step (Brian2's order; other orders through :attr:`NetworkIR.schedule`)
 -------------------------------------------------------------------------------------
 ``start`` (monitors with ``when='start'``) -> ``groups`` (neuron updates, clock-driven
-synapse dynamics, summed variables) -> ``thresholds`` (event conditions; spikes pushed to
+synapse dynamics, summed variables, cable solves of multi-compartment neurons) ->
+``thresholds`` (event conditions; spikes pushed to
 each group's spike ring) -> ``synapses`` (pathways deliver the events of step
 ``t - delay``) -> ``resets`` (reset statements of the neurons that spiked) -> ``end``
 (monitors with ``when='end'``).
@@ -464,6 +465,73 @@ class CustomOperationIR:
     order: int = 0
 
 
+# ----------------------------------------------------------------------------- cables
+@dataclass(frozen=True, eq=False)
+class CableIR:
+    """The compartments of neuron group ``group`` coupled by the cable equation (Brian2's
+    ``SpatialNeuron``): a tree of unbranched sections, each a run of compartments.
+
+    Every step (phase ``groups``, at ``order``) compartment ``k`` first evaluates
+    ``current`` (statements that define locals) and the linearised membrane current
+    ``Im = I0 - gtot * v`` (A/m^2: ``gtot`` = -dIm/dv, ``I0`` the rest), then ``v``
+    advances by one implicit (backward Euler) step of
+
+        Cm_k dv_k/dt = Im_k + sum over neighbours n of g_kn (v_n - v_k) / area_k
+
+    where the axial conductance between two adjacent compartments of a section is
+    ``1 / (Ri (1/r_length_2[k-1] + 1/r_length_1[k]))`` (Brian2's definition of the
+    half-compartment terms ``r_length_1/2`` = cross-section over length, in m), and a
+    section meets its parent section's end through ``r_length_1[first] / Ri`` and
+    ``r_length_2[last] / Ri`` (the root section's start is sealed). Afterwards
+    ``capacitive_current`` (if given) holds ``Cm (v_new - v_old) / dt``.
+
+    ``starts`` / ``ends``: the compartments ``[starts[s], ends[s])`` of section ``s``,
+    sections in depth-first order (section 0 is the root, starting at compartment 0);
+    ``parent[s]``: the section whose end section ``s`` hangs from, -1 for the root.
+    ``capacitance`` names the group's specific capacitance variable (F/m^2), ``v`` its
+    membrane potential.
+    """
+
+    name: str
+    group: str
+    gtot: sympy.Expr
+    I0: sympy.Expr
+    area: np.ndarray
+    r_length_1: np.ndarray
+    r_length_2: np.ndarray
+    Ri: float
+    starts: np.ndarray
+    ends: np.ndarray
+    parent: np.ndarray
+    current: tuple[Statement, ...] = ()
+    v: str = "v"
+    capacitance: str = "Cm"
+    capacitive_current: str | None = None
+    every: int = 1
+    order: int = 0
+
+    def __post_init__(self) -> None:
+        n, s = len(self.area), len(self.starts)
+        if s == 0 or len(self.ends) != s or len(self.parent) != s:
+            raise ModelError(f"cable {self.name!r}: starts, ends and parent need one entry "
+                             "per section")
+        if any(len(a) != n for a in (self.r_length_1, self.r_length_2)):
+            raise ModelError(f"cable {self.name!r}: area, r_length_1 and r_length_2 need one "
+                             "entry per compartment")
+        starts, ends = np.asarray(self.starts), np.asarray(self.ends)
+        parent = np.asarray(self.parent)
+        if (starts[0] != 0 or ends[-1] != n or np.any(ends <= starts)
+                or np.any(starts[1:] != ends[:-1])):
+            raise ModelError(f"cable {self.name!r}: sections must cover the {n} compartments "
+                             "in order, each with at least one compartment")
+        if parent[0] != -1 or np.any(parent[1:] < 0) or np.any(
+                parent[1:] >= np.arange(1, s)):
+            raise ModelError(f"cable {self.name!r}: parent[0] must be -1 (the root) and "
+                             "every other section's parent must come before it")
+        if self.Ri <= 0 or np.any(np.asarray(self.area) <= 0):
+            raise ModelError(f"cable {self.name!r}: Ri and every area must be positive")
+
+
 # ----------------------------------------------------------------------------- network
 @dataclass(frozen=True)
 class NetworkIR:
@@ -482,6 +550,7 @@ class NetworkIR:
     seed: int = 0
     name: str = "network"
     functions: tuple[FunctionIR, ...] = ()
+    cables: tuple[CableIR, ...] = ()
 
     def __post_init__(self) -> None:
         if self.precision not in ("float32", "float64"):

@@ -12,7 +12,9 @@ Thread mapping per domain (grid-stride loops, grids sized for the worst case):
 - pathways: ``blockIdx.y`` = batch, blocks stride over the events of the delayed slot, the
   threads of a block over the synapses of that event's row (or column-map entry);
 - spike lists: ``blockIdx.y`` = batch, threads over the spikes scheduled this step;
-- single: one thread per batch entry.
+- single: one thread per batch entry;
+- cable solve: one thread per (batch, section) for the Thomas sweeps, one block per batch
+  entry for the tree of sections (:mod:`.cable`).
 
 Each IR statement's source is printed as a comment above its line.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import sympy
 
+from . import cable
 from . import kernel_ir as k
 from .exprprint import CUDA_PREAMBLE, CudaExprPrinter
 from .functions import cuda_definitions
@@ -59,6 +62,9 @@ def kernel_arrays(kern: k.Kernel) -> list[str]:
             elif isinstance(st, k.RecordEvent):
                 names[st.buffer] = None
                 names[st.buffer.replace("__events", "__count")] = None
+            elif isinstance(st, k.CableSolve):
+                for a in cable.STAGE_ARRAYS[st.stage]:
+                    names[cable.name(st.cable, a)] = None
 
     dom = kern.domain
     if isinstance(dom, k.EventDomain):
@@ -104,6 +110,11 @@ def launch_config(kern: k.Kernel, batch: int, sm_blocks: int = 1024
         return (min(sm_blocks, max(1, n_src)), batch, 1), (threads, 1, 1)
     if isinstance(dom, k.SpikeListDomain):
         return (1, batch, 1), (BLOCK, 1, 1)
+    if isinstance(dom, k.CableDomain) and dom.stage == "sections":
+        n = max(1, batch * dom.sections)
+        return (min(sm_blocks * 4, -(-n // BLOCK)), 1, 1), (BLOCK, 1, 1)
+    if isinstance(dom, k.CableDomain):  # the tree: one block per batch entry
+        return (batch, 1, 1), (min(BLOCK, 32 * (-(-dom.widest // 32))), 1, 1)
     return (1, 1, 1), (max(1, batch), 1, 1)
 
 
@@ -225,6 +236,18 @@ class CudaKernelPrinter:
             self.rng_index = "(unsigned int)_b_"
             out += ["    const int _b_ = threadIdx.x;", f"    if (_b_ >= {B}) return;"]
             out += ["    " + d for d in decls]
+            out += self.block(kern.body, 1)
+        elif isinstance(dom, k.CableDomain) and dom.stage == "sections":
+            S = dom.sections
+            out += [f"    for (long long _x = blockIdx.x * (long long)blockDim.x + threadIdx.x; "
+                    f"_x < {B * S}LL; _x += (long long)gridDim.x * blockDim.x) {{",
+                    f"        const int _b_ = (int)(_x / {S}); const int _sec_ = (int)(_x - "
+                    f"(long long)_b_ * {S});"]
+            out += self.block(kern.body, 2)
+            out.append("    }")
+        elif isinstance(dom, k.CableDomain):
+            # one block per batch entry (uniform: the __syncthreads() inside are safe)
+            out += ["    const int _b_ = blockIdx.x;", f"    if (_b_ >= {B}) return;"]
             out += self.block(kern.body, 1)
         else:  # pragma: no cover
             raise TypeError(dom)
@@ -362,6 +385,8 @@ class CudaKernelPrinter:
                 for c, v in enumerate(st.values):
                     out.append(f"{ind}        _ev[{2 + c}] = (double)({self.expr(v)});")
                 out += [f"{ind}    }}", f"{ind}}}"]
+            elif isinstance(st, k.CableSolve):
+                out += cable.cuda_stage(self.domain, ind)
             else:  # pragma: no cover
                 raise TypeError(st)
         return out

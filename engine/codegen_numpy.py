@@ -17,8 +17,8 @@ import re
 import numpy as np
 import sympy
 
+from . import cable, rng, rng_discrete
 from . import kernel_ir as k
-from . import rng, rng_discrete
 from .exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
 from .functions import numpy_namespace
 
@@ -143,6 +143,8 @@ RUNTIME_NAMESPACE = {
     "_normal": rng.normal,
     "_binomial": rng_discrete.binomial,
     "_poisson": rng_discrete.poisson,
+    "_cable_sections": cable.numpy_sections,
+    "_cable_tree": cable.numpy_tree,
 }
 
 
@@ -229,6 +231,8 @@ class NumpyKernelPrinter:
         elif isinstance(dom, k.SingleDomain):
             out += [f"    _b_ = np.arange({B})"]
             self.rng_index = "_b_"
+            body = self.block(kern.body, 1, None)
+        elif isinstance(dom, k.CableDomain):  # whole arrays: the stage is one call
             body = self.block(kern.body, 1, None)
         else:  # pragma: no cover
             raise TypeError(dom)
@@ -413,6 +417,8 @@ class NumpyKernelPrinter:
                 for c, v in enumerate(st.values):
                     out.append(f"{ind}_E[_base[_ok] + {2 + c}] = "
                                f"np.broadcast_to({self.expr(v)}, _rb.shape)[_ok]")
+            elif isinstance(st, k.CableSolve):
+                out.append(f"{ind}_cable_{st.stage}(A, {st.cable!r}, {self.B})")
             else:  # pragma: no cover
                 raise TypeError(st)
         if not out:

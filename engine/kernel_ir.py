@@ -11,7 +11,8 @@ straight-line code over *locals* (SymPy symbols) with explicit memory operations
 - :class:`AtomicAdd` ``array[index] += expr`` (the only cross-element write);
 - :class:`Let` ``local = expr``; :class:`If`; :class:`PushEvent` (append the element to its
   event list of this step); :class:`Draw` (a Philox draw for ``rand()``/``randn()``);
-- monitor records (:class:`RecordBit`, :class:`RecordValue`).
+- monitor records (:class:`RecordBit`, :class:`RecordValue`);
+- :class:`CableSolve` (a stage of a cable's linear solve, over a :class:`CableDomain`).
 
 Batched arrays hold ``batch_size`` copies; the printers add the batch index ``b``.
 The CUDA printer (:mod:`.codegen_cuda`) and the NumPy printer (:mod:`.codegen_numpy`) read
@@ -118,8 +119,22 @@ class SingleDomain:
     """One thread per batch entry (bookkeeping, rate monitors)."""
 
 
+@dataclass(frozen=True)
+class CableDomain:
+    """Threads of one stage of a cable solve (:mod:`.cable`): ``'sections'``, one per
+    (batch entry, section); ``'tree'``, one block per batch entry whose threads take the
+    sections of one tree level at a time (``widest``: most sections in a level)."""
+
+    cable: str
+    stage: str
+    compartments: int
+    sections: int
+    levels: int
+    widest: int
+
+
 Domain = Union[ElementDomain, EventDomain, SynapseDomain, PathwayDomain, SpikeListDomain,
-               SingleDomain]
+               SingleDomain, CableDomain]
 
 
 # ----------------------------------------------------------------------------- statements
@@ -220,8 +235,18 @@ class RecordEvent:
     capacity: int
 
 
+@dataclass(frozen=True)
+class CableSolve:
+    """Stage ``stage`` (``'sections'`` or ``'tree'``) of the linear solve of ``cable``,
+    on its arrays ``<cable>__*`` (:data:`.cable.STAGE_ARRAYS`); the only statement of a
+    kernel over a :class:`CableDomain`. The maths is in :mod:`.cable`."""
+
+    cable: str
+    stage: str
+
+
 KStmt = Union[Load, Let, Store, AtomicAdd, If, PushEvent, Draw, LoadCount, RecordBit,
-              RecordValue, RecordEvent]
+              RecordValue, RecordEvent, CableSolve]
 
 
 @dataclass(frozen=True)

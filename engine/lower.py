@@ -14,6 +14,8 @@ SynapseGroupIR              ``<S>_dynamics``, ``<S>_summed_<x>`` (groups, before
                             neuron updates), ``<S>_<pathway>`` (synapses); a side that
                             is another synapse group goes through its slot map
                             (:mod:`.endpoints`)
+CableIR                     ``<c>_currents``, ``<c>_sections``, ``<c>_tree``,
+                            ``<c>_voltage`` (groups; :mod:`.lower_cable`)
 monitors                    ``<m>_record`` in the monitor's phase, after the groups
 ==========================  ===========================================================
 
@@ -462,6 +464,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                      and sched.index("thresholds") == sched.index("groups") + 1)
     written_elsewhere = {op.group for op in net.operations
                          if op.when in ("groups", "thresholds")}
+    written_elsewhere |= {c.group for c in net.cables}  # the cable solve writes v
     for syn in net.synapses:
         written_elsewhere |= {syn.post if sv.side == "post" else syn.pre for sv in syn.summed}
         if syn.dynamics:
@@ -693,6 +696,15 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         phase_kernels[op.when].append(w.kernel(dom, body, op.when,
                                                f"operation {op.name} on {op.group}",
                                                op.every, op.order))
+
+    # -- cables (multi-compartment neurons): kernels of their own, see .lower_cable
+    if net.cables:
+        from .lower_cable import lower_cable  # it builds on this module's writer
+
+        for c in net.cables:
+            decls, cable_kernels = lower_cable(net, c)
+            arrays += decls
+            phase_kernels["groups"] += cable_kernels
 
     # -- monitors
     for m in net.monitors:

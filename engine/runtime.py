@@ -19,8 +19,8 @@ from gpuspike.bridge import ir
 from gpuspike.bridge.errors import ModelError, RingBufferOverflow
 from gpuspike.bridge.passes import validate
 
+from . import cable, endpoints
 from . import connectivity as conn
-from . import endpoints
 from . import kernel_ir as k
 from .backend import Backend, select_backend
 from .codegen_cuda import CudaKernelPrinter, kernel_arrays, launch_config
@@ -168,7 +168,7 @@ class Simulation:
                         values, dtype=xp.int32)
 
     def _fill_inputs(self, schedules: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
-        """Spike schedules, monitor index lists and timed-array values."""
+        """Spike schedules, monitor index lists, timed-array values, cable coefficients."""
         xp = self.xp
         for name, (offsets, indices) in schedules.items():
             self.arrays[array_name(name, "offsets")][...] = xp.asarray(offsets)
@@ -186,10 +186,14 @@ class Simulation:
         for ta in self.net.timed_arrays:
             self.arrays[array_name("timed", ta.name)][...] = xp.asarray(
                 np.asarray(ta.values, dtype=np.float64).reshape(-1))
+        for c in self.net.cables:  # the morphology's coefficients, computed once
+            for name, values in cable.constants(c).items():
+                self.arrays[cable.name(c.name, name)][...] = xp.asarray(values)
 
     # ------------------------------------------------------------------ set-up helpers
     def _check_names(self) -> None:
-        names = [g.name for g in (*self.net.groups, *self.net.sources, *self.net.synapses)]
+        names = [g.name for g in (*self.net.groups, *self.net.sources, *self.net.synapses,
+                                  *self.net.cables)]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
             raise ModelError(f"object names must be unique; repeated: {sorted(dup)}")
