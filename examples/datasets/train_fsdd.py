@@ -6,16 +6,23 @@ The seed's pipeline on the Free Spoken Digit Dataset (3000 recordings, 6 speaker
    content hash, so a rerun skips it);
 2. split: the official split (takes 0-4 test) or one leave-one-speaker-out fold;
 3. augment the training set: blends of same-class pairs aligned on their centres of mass
-   (``--blend`` extra examples) and a random channel shift per example and epoch;
-4. train 700 -> 256 (recurrent LIF) -> 10 (LI) with the exponentially weighted voltage loss;
+   (``--blend`` extra examples) and a random channel shift per example and epoch
+   (``--shift``, in pooled channels);
+4. pool each 5 neighbouring channels (``--pool``; 700 -> 140 inputs) and train
+   140 -> 256 (recurrent LIF) -> 10 (LI) with the exponentially weighted voltage loss,
+   spike-count regularisation and AutoClip gradient clipping (the ``shd`` defaults of
+   ``gpuspike train``);
 5. print one JSON line with the test accuracy.
+
+Measured on 2 CPU cores (NumPy engine), official split, the defaults below without blends
+or shift: 85.7 % test after 40 epochs (~30 s per epoch on a free machine); see README.
 
 The same training runs on the real SHD with
 ``gpuspike train --dataset shd --train shd_train.h5 --test shd_test.h5``, and the LOSO sweep
 over all 6 speakers with ``gpuspike sweep examples/sweeps/loso_fsdd.toml``.
 
     python examples/datasets/train_fsdd.py --recordings ../shared/data/fsdd/recordings \
-        --epochs 30 --dt 0.005
+        --epochs 40
 """
 
 from __future__ import annotations
@@ -39,13 +46,17 @@ def main() -> None:
     p.add_argument("--work", default="fsdd_out", help="folder for the h5 files and plots")
     p.add_argument("--channels", type=int, default=700)
     p.add_argument("--loso-speaker", type=int, help="hold this speaker out (default: official)")
-    p.add_argument("--blend", type=int, default=1000, help="blended extra training examples")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--dt", type=float, default=2e-3)
-    p.add_argument("--duration", type=float, default=0.7,
-                   help="trial length in s (FSDD: 99 %% of the recordings are shorter)")
+    p.add_argument("--blend", type=int, default=0, help="blended extra training examples")
+    p.add_argument("--shift", type=int, default=0,
+                   help="random channel shift (+- pooled channels) per example and epoch")
+    p.add_argument("--pool", type=int, default=5, help="merge each K neighbouring channels")
+    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--dt", type=float, default=5e-3)
+    p.add_argument("--duration", type=float, default=0.6,
+                   help="trial length in s (FSDD: 98 %% of the recordings are shorter)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
     p.add_argument("--engine", default="auto")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -70,8 +81,9 @@ def main() -> None:
     result = run_training(dict(
         dataset="shd", train=str(work / "train.h5"), test=str(work / "test.h5"),
         epochs=args.epochs, dt=args.dt, duration=args.duration, hidden=args.hidden,
-        lr=args.lr, engine=args.engine,
-        seed=args.seed, augment_shift=40, plots=str(work / "plots"),
+        lr=args.lr, lr_decay=args.lr_decay, engine=args.engine, pool_channels=args.pool,
+        init_in=(0.01, 0.01),  # pooled inputs fire ~5x as often: a 5x smaller mean
+        seed=args.seed, augment_shift=args.shift, plots=str(work / "plots"),
         checkpoint=str(work / "checkpoint"), resume=True))
     print(json.dumps({"task": "fsdd", "split": "official" if args.loso_speaker is None
                       else f"loso:{args.loso_speaker}", **result}, default=str))
