@@ -59,12 +59,22 @@ def schedule_delayed(xp: ModuleType, queue: Any, spikes: Any, weight: Any, delay
     _scatter_add(xp, queue, (slots, b[:, None], j), values)
 
 
+def ring_limit(ir: EventPropIR) -> int:
+    """The most spikes a ring may hold per neuron: ``max_spikes``, and never more than
+    one per step."""
+    return max(1, min(ir.max_spikes, ir.n_steps))
+
+
 def forward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: dict[str, Any],
-            inputs: Any, *, raster_example: int | None = None) -> ForwardTape:
+            inputs: Any, *, raster_example: int | None = None,
+            capacity: dict[str, int] | None = None) -> ForwardTape:
     """Run the forward pass of ``ir`` on ``inputs`` (``(N, B, n_in)`` counts per step).
 
     ``weights[name]`` are the user-unit weights ``w[post, pre]`` of each projection,
     ``delays[name]`` integer delays in steps (only for projections with delays).
+    ``capacity[name]`` sizes a population's spike ring (default :func:`ring_limit`); a
+    neuron spiking more often raises :class:`RingBufferOverflow` whose ``most`` is the
+    largest count, so a caller can rerun with a larger ring.
     """
     n_steps, batch = ir.n_steps, int(inputs.shape[1])
     dtype = inputs.dtype
@@ -72,7 +82,9 @@ def forward(xp: ModuleType, ir: EventPropIR, weights: dict[str, Any], delays: di
     prop = {name: p.neuron.propagators(ir.dt) for name, p in pops.items()}
     u = {name: xp.full((batch, p.size), p.neuron.u0, dtype=dtype) for name, p in pops.items()}
     cur = {name: xp.zeros((batch, p.size), dtype=dtype) for name, p in pops.items()}
-    rings = {name: SpikeRing.empty(xp, batch, p.size, min(ir.max_spikes, n_steps), dtype, name)
+    limit = ring_limit(ir)
+    rings = {name: SpikeRing.empty(xp, batch, p.size,
+                                   min((capacity or {}).get(name, limit), limit), dtype, name)
              for name, p in pops.items() if p.neuron.spiking}
     queues = {q.name: xp.zeros((q.max_delay_steps + 1, batch, pops[q.post].size), dtype=dtype)
               for q in ir.projections if q.has_delays}

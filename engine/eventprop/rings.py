@@ -100,10 +100,12 @@ class SpikeRing:
         """Raise :class:`RingBufferOverflow` if any neuron spiked more than ``capacity`` times."""
         most = int(self.count.max()) if self.count.size else 0
         if most > self.capacity:
-            raise RingBufferOverflow(
+            err = RingBufferOverflow(
                 f"population {self.name!r}: a neuron spiked {most} times in one trial, more "
                 f"than the spike ring holds (max_spikes={self.capacity}); pass a larger "
                 f"max_spikes (e.g. {2 * most}), a shorter trial, or regularise the firing rate")
+            err.population, err.most = self.name, most
+            raise err
 
     def reader(self, xp: ModuleType) -> Any:
         """A read pointer per neuron at its newest spike (``count - 1``; -1 when none)."""

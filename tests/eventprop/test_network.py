@@ -8,6 +8,7 @@ from gpuspike.bridge.adjoint import CanonicalLIF
 from gpuspike.bridge.errors import ModelError, RingBufferOverflow, UnsupportedFeature
 from gpuspike.bridge.training_ir import EventPropIR, LossSpec, TrainPopulation, TrainProjection
 from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
+from gpuspike.engine.eventprop.forward import forward
 from gpuspike.engine.eventprop.network import EventPropNetwork
 from gpuspike.engine.training.protocol import Batch
 
@@ -87,6 +88,31 @@ def test_ring_overflow_raises_with_the_fix():
     net = EventPropNetwork(ir, params, engine="numpy")
     with pytest.raises(RingBufferOverflow, match="max_spikes=2"):
         net.loss_and_grad(batch(2, rate=0.5))
+
+
+@pytest.mark.parametrize("initial", [1, 3])
+def test_small_rings_grow_and_give_the_full_rings_gradients(initial, xp):
+    # a neuron fires up to ~20 times in 40 steps: rings of 1 or 3 slots overflow, grow and
+    # rerun; the gradients must equal those of rings sized max_spikes from the start
+    ir, params = small(max_spikes=40)
+    params["in->hidden.w"] += 0.4
+    b = batch(3, rate=0.3)
+    xb = Batch(xp.asarray(b.inputs), xp.asarray(b.labels), b.index)
+    ref = EventPropNetwork(ir, params, engine=xp, dtype=np.float64)
+    ref.ring_capacity = {k: 40 for k in ref.ring_capacity}
+    want = ref.loss_and_grad(xb)
+    net = EventPropNetwork(ir, params, engine=xp, dtype=np.float64)
+    net.ring_capacity = {k: initial for k in net.ring_capacity}
+    got = net.loss_and_grad(xb)
+    assert net.ring_reruns >= 1 and ref.ring_reruns == 0
+    tape = forward(xp, ir, ref.weights(), ref.delay_steps(), xp.asarray(b.inputs))
+    most = int(tape.counts["hidden"].max())
+    assert most > 3 and net.ring_capacity["hidden"] >= most
+    assert got.loss == want.loss
+    for k in want.grads:
+        np.testing.assert_array_equal(np.asarray(got.grads[k].get() if hasattr(
+            got.grads[k], "get") else got.grads[k]), np.asarray(
+            want.grads[k].get() if hasattr(want.grads[k], "get") else want.grads[k]))
 
 
 def test_state_dict_round_trip_and_wrong_shapes():
