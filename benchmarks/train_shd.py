@@ -455,7 +455,6 @@ def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
             return CupyPeak()
         return RssPeak()
 
-    ring_bytes = cfg.batch_size * cfg.n_hidden * cfg.max_spikes * 8  # int32 step + float32 J-u
     return Runner(
         step,
         memory,
@@ -465,7 +464,9 @@ def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
             "framework": "gpuspike-eventprop",
             "method": "EventProp (exact gradients)",
             "max_spikes": cfg.max_spikes,
-            "ring_mib": ring_bytes / MIB,
+            # slots per neuron after the runs (rings grow on overflow from 32); each slot
+            # holds an int32 step and two float32 states
+            "ring_slots": net.ring_capacity,
         },
     )
 
