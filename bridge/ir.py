@@ -170,12 +170,20 @@ class EventIR:
     condition that keeps the neuron refractory while true. The group then owns the
     variables ``lastspike`` and ``not_refractory``, and ``condition`` is only tested while
     ``not_refractory`` holds.
+
+    ``multiplicity``: the name of a variable of the group holding how many events the
+    element emits in the step when ``condition`` holds (NEST's spike multiplicity, a whole
+    number >= 1; None: one). Such an event is still one event: every pathway runs its
+    statements once for it, with each accumulation (``x_post += expr``) scaled by the
+    multiplicity (NEST's receivers multiply the weight by it); event monitors record it
+    that many times; rate monitors count it once.
     """
 
     name: str
     condition: sympy.Basic
     reset: tuple[Statement, ...] = ()
     refractory: sympy.Basic | None = None
+    multiplicity: str | None = None
 
 
 # ----------------------------------------------------------------------------- groups
@@ -357,7 +365,11 @@ class PoissonSourceIR:
 
 @dataclass(frozen=True, eq=False)
 class SpikeArraySourceIR:
-    """Spikes at given times (seconds) and indices, delivered at step ``round(t/dt)``."""
+    """Spikes at given times (seconds) and indices, delivered at step ``round(t/dt)``.
+
+    ``counts``: the multiplicity of each spike (whole numbers >= 1; see
+    :attr:`EventIR.multiplicity`); None: one each. A neuron may appear once per step.
+    """
 
     name: str
     size: int
@@ -365,6 +377,7 @@ class SpikeArraySourceIR:
     indices: np.ndarray
     period: float = 0.0  # repeat every ``period`` seconds when > 0
     order: int = 0
+    counts: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -420,6 +420,11 @@ def _validate_group(group: NeuronGroupIR, functions: set[str]) -> None:
         scope.check_condition(event.condition, f"condition `{event.condition}`", {})
         if event.refractory is not None:
             scope.check_expr(event.refractory, f"refractory `{event.refractory}`", {})
+        if event.multiplicity is not None and event.multiplicity not in names:
+            raise ModelError(
+                f"neuron group {group.name!r}, event {event.name!r}: multiplicity "
+                f"{event.multiplicity!r} is not a variable of the group; declare it"
+            )
         scope.at(f"neuron group {group.name!r}, reset of event {event.name!r}").check(
             event.reset, {}
         )

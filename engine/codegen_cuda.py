@@ -34,7 +34,7 @@ C_TYPES = {"float64": "double", "float32": "float", "int32": "int", "int64": "lo
            "uint32": "unsigned int", "bool": "bool"}
 BLOCK = 256
 #: Printer-provided integer locals (divisions by them must stay true divisions).
-INTEGER_LOCALS = ("_i_", "_j_", "_s_", "_b_", "_step_", "_rec_i", "_count")
+INTEGER_LOCALS = ("_i_", "_j_", "_s_", "_b_", "_step_", "_rec_i", "_count", "_mult_")
 
 
 def c_type(dtype: str, precision: str) -> str:
@@ -55,6 +55,8 @@ def kernel_arrays(kern: k.Kernel) -> list[str]:
             elif isinstance(st, k.PushEvent):
                 names[f"{st.ring}_count"] = None
                 names[f"{st.ring}_list"] = None
+                if st.multiplicity is not None:
+                    names[f"{st.ring}_mult"] = None
             elif isinstance(st, k.LoadCount):
                 names[f"{st.ring}_count"] = None
             elif isinstance(st, (k.RecordBit, k.RecordValue)):
@@ -70,6 +72,8 @@ def kernel_arrays(kern: k.Kernel) -> list[str]:
     if isinstance(dom, k.EventDomain):
         names[f"{dom.ring}_count"] = None
         names[f"{dom.ring}_list"] = None
+        if dom.mult:
+            names[f"{dom.ring}_mult"] = None
     elif isinstance(dom, k.SynapseDomain):
         names[f"{dom.synapses}__rowlen"] = None
         names[f"{dom.synapses}__cols"] = None
@@ -84,9 +88,13 @@ def kernel_arrays(kern: k.Kernel) -> list[str]:
             names[f"{dom.synapses}__remap"] = None
         if dom.delay_array:
             names[dom.delay_array] = None
+        if dom.mult:
+            names[f"{dom.ring}_mult"] = None
     elif isinstance(dom, k.SpikeListDomain):
         names[f"{dom.group}__offsets"] = None
         names[f"{dom.group}__indices"] = None
+        if dom.counts:
+            names[f"{dom.group}__counts"] = None
     visit(kern.body)
     return list(names)
 
@@ -200,6 +208,9 @@ class CudaKernelPrinter:
                     "_p += gridDim.x * blockDim.x) {",
                     f"        const int _i_ = {dom.ring}_list[((long long)_slot_ * {B} + _b_) * "
                     f"{dom.size} + _p];"]
+            if dom.mult:
+                out.append(f"        const int _mult_ = {dom.ring}_mult[((long long)_slot_ * {B} "
+                           f"+ _b_) * {dom.size} + _i_];")
             out += ["        " + d for d in decls]
             out += self.block(kern.body, 2)
             out.append("    }")
@@ -229,6 +240,8 @@ class CudaKernelPrinter:
                     f"_hi = {dom.group}__offsets[_st + 1];",
                     "    for (int _p = _lo + threadIdx.x; _p < _hi; _p += blockDim.x) {",
                     f"        const int _i_ = {dom.group}__indices[_p];"]
+            if dom.counts:
+                out.append(f"        const int _mult_ = {dom.group}__counts[_p];")
             out += ["        " + d for d in decls]
             out += self.block(kern.body, 2)
             out.append("    }")
@@ -276,6 +289,9 @@ class CudaKernelPrinter:
                 f"{ind}for (int _p = blockIdx.x; _p < _cnt; _p += gridDim.x) {{",
                 f"{ind}    const int _e = {dom.ring}_list[((long long)_sl * {B} + _b_) * "
                 f"{n_src} + _p];"]
+        if dom.mult:  # the event's multiplicity (NEST's): accumulations are scaled by it
+            out.append(f"{ind}    const int _mult_ = {dom.ring}_mult[((long long)_sl * {B} + "
+                       f"_b_) * {n_src} + _e];")
         if dom.source == "pre":
             out += [f"{ind}    const int _rl = {syn}__rowlen[_e];",
                     f"{ind}    for (int _k = threadIdx.x; _k < _rl; _k += blockDim.x) {{",
@@ -345,8 +361,11 @@ class CudaKernelPrinter:
                         f"{ind}    const int _pos = atomicAdd(&{st.ring}_count[_sl * {self.B} "
                         f"+ _b_], 1);",
                         f"{ind}    {st.ring}_list[((long long)_sl * {self.B} + _b_) * {st.size} "
-                        f"+ _pos] = _i_;",
-                        f"{ind}}}"]
+                        f"+ _pos] = _i_;"]
+                if st.multiplicity is not None:
+                    out.append(f"{ind}    {st.ring}_mult[((long long)_sl * {self.B} + _b_) * "
+                               f"{st.size} + _i_] = (int)({self.expr(st.multiplicity)});")
+                out.append(f"{ind}}}")
             elif isinstance(st, k.Draw):
                 head = (f"{self.plan.seed}ULL, {st.stream}u, (unsigned long long)_step_, "
                         f"{st.draw}u, {self.rng_index}")

@@ -76,6 +76,13 @@ def _push_pairs(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int,
     count[slot * B:(slot + 1) * B] = start + cnt
 
 
+def _store_mult(mult: np.ndarray, slot: int, B: int, n: int, mask, value) -> None:
+    """Multiplicities of the elements of a (B, n) mask pushed in step ``slot``."""
+    view = mult[slot * B * n:(slot + 1) * B * n].reshape(B, n)
+    m = np.broadcast_to(np.asarray(mask, dtype=bool), (B, n))
+    view[m] = np.broadcast_to(value, (B, n))[m]
+
+
 def _events(count: np.ndarray, lst: np.ndarray, slot: int, B: int, n: int):
     """(batch, element) vectors of the event lists of ``slot``."""
     if B == 1:
@@ -114,6 +121,30 @@ def _record_bits(flat: np.ndarray, words: np.ndarray, bits: np.ndarray) -> None:
     flat[words[first]] |= np.add.reduceat(bits.astype(np.uint64), first).astype(np.uint32)
 
 
+def _delay_index(A: dict, cache: dict, delay: str, length: str, width: int, n_src: int,
+                 n_delays: int, remap: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """The synapses of every (firing element, delay) of a heterogeneous-delay pathway:
+    ``perm[start[e * n_delays + d]:start[e * n_delays + d + 1]]`` are the padded synapse
+    slots of element ``e`` (its row, or its column-map entries through ``remap``) with
+    delay ``d``, in row order. Built once per delay array (``cache``; writing the delays
+    drops it) so that delivery costs what the events reach, not every delay's scan."""
+    key = (delay, length)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit
+    ln = A[length].astype(np.int64)
+    owner = np.repeat(np.arange(n_src), ln)
+    pos = owner * width + np.arange(owner.size) - np.repeat(np.cumsum(ln) - ln, ln)
+    slots = pos if remap is None else A[remap][pos].astype(np.int64)
+    d = A[delay][slots].astype(np.int64)
+    ok = (d >= 0) & (d < n_delays)  # other delays never match an event's age
+    group = owner[ok] * n_delays + d[ok]
+    order = np.argsort(group, kind="stable")
+    out = (slots[ok][order], np.searchsorted(group[order], np.arange(n_src * n_delays + 1)))
+    cache[key] = out
+    return out
+
+
 def _expand(bsp: np.ndarray, owner: np.ndarray, length: np.ndarray, width: int):
     """Expand (batch, owner) pairs into one entry per row position ``k < length[owner]``."""
     rl = length[owner].astype(np.int64)
@@ -134,7 +165,9 @@ RUNTIME_NAMESPACE = {
     "_push_elements": _push_elements,
     "_push_pairs": _push_pairs,
     "_events": _events,
+    "_store_mult": _store_mult,
     "_expand": _expand,
+    "_delay_index": _delay_index,
     "_record_bits": _record_bits,
     "_zeros": _zeros,
     "_K": _K,
@@ -158,6 +191,9 @@ class NumpyKernelPrinter:
         self.arrays = {a.name: a for a in plan.arrays}
         self.B = plan.batch_size
         self.fdtype = NP_DTYPES[plan.precision]
+        self.delay_arrays = {kern.domain.delay_array for kern in plan.step_kernels
+                             if isinstance(kern.domain, k.PathwayDomain)
+                             and kern.domain.delay_array}
 
     def expr(self, e: sympy.Basic) -> str:
         return self.expr_printer.doprint(e)
@@ -197,6 +233,9 @@ class NumpyKernelPrinter:
                     f"    _b_, _i_ = _events(A['{dom.ring}_count'], A['{dom.ring}_list'], "
                     f"_slot_, {B}, {dom.size})",
                     "    if _b_.size == 0:", "        return"]
+            if dom.mult:
+                out.append(f"    _mult_ = A['{dom.ring}_mult'][(_slot_ * {B} + _b_) * "
+                           f"{dom.size} + _i_]")
             self.rng_index = f"(_b_ * {dom.size} + _i_)"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.SynapseDomain):
@@ -226,6 +265,9 @@ class NumpyKernelPrinter:
                     "    if _ids.size == 0:", "        return",
                     f"    _b_ = np.repeat(np.arange({B}), _ids.size)",
                     f"    _i_ = np.tile(_ids, {B})"]
+            if dom.counts:
+                out.append(f"    _mult_ = np.tile(A['{dom.group}__counts'][_off[_st]:"
+                           f"_off[_st + 1]], {B})")
             self.rng_index = "_i_"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.SingleDomain):
@@ -257,20 +299,16 @@ class NumpyKernelPrinter:
                     "    if _j_.size == 0:", "        return",
                     f"    #unless _s_ _s_ = (_isp[:, None] * {dom.max_row} + {K})[_ok]",
                     "    #unless _i_ _i_ = np.repeat(_isp, _ok.sum(axis=1))",
-                    "    #unless _b_ _b_ = _zeros(_j_.size)"]
-        if dom.delay_array is None:
-            out += [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
-                    f"    _bsp, _isp = _events(A['{ring}_count'], A['{ring}_list'], _sl, {B}, "
-                    f"{n_src})"]
-        else:
-            out += ["    _parts = []",
-                    f"    for _d in range({dom.max_delay + 1}):",
-                    f"        _bd, _id = _events(A['{ring}_count'], A['{ring}_list'], "
-                    f"(_step_ - _d) % {dom.depth}, {B}, {n_src})",
-                    "        _parts.append((_bd, _id, np.full(_bd.size, _d)))",
-                    "    _bsp = np.concatenate([p[0] for p in _parts])",
-                    "    _isp = np.concatenate([p[1] for p in _parts])",
-                    "    _age = np.concatenate([p[2] for p in _parts])"]
+                    "    #unless _b_ _b_ = _zeros(_j_.size)"] + (
+                [f"    _mult_ = np.repeat(A['{ring}_mult'][_sl * {n_src} + _isp], "
+                 "_ok.sum(axis=1))"] if dom.mult else [])
+        if dom.delay_array is not None:
+            return self.heterogeneous_prologue(dom)
+        out += [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
+                f"    _bsp, _isp = _events(A['{ring}_count'], A['{ring}_list'], _sl, {B}, "
+                f"{n_src})"]
+        if dom.mult:
+            out.append(f"    _mev = A['{ring}_mult'][(_sl * {B} + _bsp) * {n_src} + _isp]")
         out += ["    if _bsp.size == 0:", "        return"]
         if dom.source == "pre":
             out += [f"    _b_, _i_, _s_ = _expand(_bsp, _isp, A['{syn}__rowlen'], {dom.max_row})",
@@ -279,13 +317,50 @@ class NumpyKernelPrinter:
             out += [f"    _b_, _j_, _c = _expand(_bsp, _isp, A['{syn}__collen'], {dom.max_col})",
                     f"    _s_ = A['{syn}__remap'][_c].astype(np.int64)",
                     f"    _i_ = _s_ // {max(1, dom.max_row)}"]
-        if dom.delay_array is not None:
+        if dom.mult:
             length = "rowlen" if dom.source == "pre" else "collen"
-            out += [f"    _agex = np.repeat(_age, A['{syn}__{length}'][_isp].astype(np.int64))",
-                    f"    _keep = A['{dom.delay_array}'][_s_] == _agex",
-                    "    _b_, _i_, _j_, _s_ = _b_[_keep], _i_[_keep], _j_[_keep], _s_[_keep]"]
+            out.append(f"    _mult_ = np.repeat(_mev, A['{syn}__{length}'][_isp].astype(np.int64))")
         out += ["    if _s_.size == 0:", "        return"]
         return out
+
+    def heterogeneous_prologue(self, dom: k.PathwayDomain) -> list[str]:
+        """Events of every delay slot at once, each expanded only over its synapses with
+        the event's age as delay (:func:`_delay_index`): the same (batch, synapse) entries
+        in the same order as scanning every delay, so sums are bit for bit the same."""
+        B, n_src = self.B, dom.n_pre if dom.source == "pre" else dom.n_post
+        ring, syn, n_d = dom.ring, dom.synapses, dom.max_delay + 1
+        pre = dom.source == "pre"
+        ages = f"_K[:{n_d}]" if n_d <= 1 << 16 else f"np.arange({n_d})"
+        counts = (f"A['{ring}_count'][_dl]" if B == 1 else
+                  f"A['{ring}_count'][(_dl[:, None] * {B} + np.arange({B})).ravel()]")
+        out = [f"    _dl = (_step_ - {ages}) % {dom.depth}",
+               f"    _c = {counts}.astype(np.int64)",
+               "    _n_ = int(_c.sum())", "    if _n_ == 0:", "        return",
+               "    _rep = np.repeat(np.arange(_c.size), _c)",
+               "    _p = np.arange(_n_) - np.repeat(np.cumsum(_c) - _c, _c)"]
+        if B == 1:
+            out += ["    _age, _bsp = _rep, _zeros(_n_)"]
+        else:
+            out += [f"    _age, _bsp = _rep // {B}, _rep % {B}"]
+        out += [f"    _ix = (_dl[_age] * {B} + _bsp) * {n_src} + _p",
+                f"    _isp = A['{ring}_list'][_ix].astype(np.int64)",
+                f"    _perm, _st = _delay_index(A, _DCACHE, '{dom.delay_array}', "
+                f"'{syn}__{'rowlen' if pre else 'collen'}', "
+                f"{dom.max_row if pre else dom.max_col}, {n_src}, {n_d}, "
+                f"{None if pre else repr(syn + '__remap')})",
+                f"    _lo = _st[_isp * {n_d} + _age]",
+                f"    _rl = _st[_isp * {n_d} + _age + 1] - _lo",
+                "    _ev = np.repeat(np.arange(_n_), _rl)",
+                "    _s_ = _perm[np.repeat(_lo - np.cumsum(_rl) + _rl, _rl) + np.arange(_ev.size)]",
+                "    _b_ = _bsp[_ev]"]
+        if pre:
+            out += ["    _i_ = _isp[_ev]", f"    _j_ = A['{syn}__cols'][_s_].astype(np.int64)"]
+        else:
+            out += ["    _j_ = _isp[_ev]", f"    _i_ = _s_ // {max(1, dom.max_row)}"]
+        if dom.mult:
+            out.append(f"    _mult_ = A['{ring}_mult'][(_dl[_age] * {B} + _bsp) * {n_src} "
+                       "+ _isp][_ev]")
+        return out + ["    if _s_.size == 0:", "        return"]
 
     # -- statements
     def whole_array(self, array: str, index: k.Index) -> bool:
@@ -337,6 +412,8 @@ class NumpyKernelPrinter:
                         f".reshape(-1)[{idx}])"
                     out.append(f"{ind}_ix = {idx}")
                     out.append(f"{ind}A['{st.array}'].reshape(-1)[_ix] = {rhs}")
+                if st.array in self.delay_arrays:  # new delays: rebuild the delay index
+                    out.append(f"{ind}_DCACHE.clear()")
             elif isinstance(st, k.AtomicAdd):
                 if st.comment:
                     out.append(f"{ind}# {st.comment}")
@@ -365,14 +442,22 @@ class NumpyKernelPrinter:
             elif isinstance(st, k.PushEvent):
                 cnt, lst = f"A['{st.ring}_count']", f"A['{st.ring}_list']"
                 slot = f"_step_ % {st.depth}"
+                mult = None if st.multiplicity is None else self.expr(st.multiplicity)
                 if self.element_mode:
                     m = "True" if mask is None else mask
                     out.append(f"{ind}_push_elements({cnt}, {lst}, {slot}, {self.B}, "
                                f"{st.size}, {m})")
+                    if mult is not None:
+                        out.append(f"{ind}_store_mult(A['{st.ring}_mult'], {slot}, {self.B}, "
+                                   f"{st.size}, {m}, {mult})")
                 else:
                     sel = "" if mask is None else f"[np.broadcast_to({mask}, _b_.shape)]"
                     out.append(f"{ind}_push_pairs({cnt}, {lst}, {slot}, {self.B}, {st.size}, "
                                f"_b_{sel}, _i_{sel})")
+                    if mult is not None:
+                        out.append(f"{ind}A['{st.ring}_mult'][({slot} * {self.B} + _b_{sel}) * "
+                                   f"{st.size} + _i_{sel}] = "
+                                   f"np.broadcast_to({mult}, _b_.shape){sel}")
             elif isinstance(st, k.Draw):
                 index = f"np.asarray({self.rng_index}, dtype=np.uint32)"
                 head = f"np, {self.plan.seed}, {st.stream}, _step_, {st.draw}, {index}"
@@ -431,8 +516,12 @@ class NumpyProgram:
 
     def __init__(self, plan: k.Plan) -> None:
         self.plan = plan
-        self.source = NumpyKernelPrinter(plan).source()
+        printer = NumpyKernelPrinter(plan)
+        self.source = printer.source()
+        self.delay_arrays = printer.delay_arrays
         namespace = dict(RUNTIME_NAMESPACE)
+        self.delay_cache: dict = {}  # per program: its heterogeneous-delay indices
+        namespace["_DCACHE"] = self.delay_cache
         reserved = {**RUNTIME_NAMESPACE, "STEP_KERNELS": None,
                     **{f"k_{kern.name}": None for kern in plan.step_kernels}}
         namespace.update(numpy_namespace(plan.functions, reserved))

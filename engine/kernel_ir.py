@@ -12,6 +12,9 @@ straight-line code over *locals* (SymPy symbols) with explicit memory operations
 - :class:`Let` ``local = expr``; :class:`If`; :class:`PushEvent` (append the element to its
   event list of this step); :class:`Draw` (a Philox draw for ``rand()``/``randn()``);
 - monitor records (:class:`RecordBit`, :class:`RecordValue`);
+- events with a multiplicity (NEST's: several spikes of one element in one step, counted
+  by one event): the ring keeps each event's count in ``<ring>_mult`` (slot, batch,
+  element), and domains over such events define the integer local ``_mult_``;
 - :class:`CableSolve` (a stage of a cable's linear solve, over a :class:`CableDomain`).
 
 Batched arrays hold ``batch_size`` copies; the printers add the batch index ``b``.
@@ -29,6 +32,8 @@ import sympy
 #: Index kinds a domain can provide, and the local each printer defines for it.
 INDEX_LOCALS = {"elem": "_i_", "pre": "_i_", "post": "_j_", "syn": "_s_", "scalar": "0"}
 INDEX_KINDS = tuple(INDEX_LOCALS)
+#: The local that holds an event's multiplicity in domains over events that carry one.
+MULT_LOCAL = "_mult_"
 Index = Union[str, sympy.Expr]
 
 
@@ -68,6 +73,7 @@ class EventDomain:
     size: int
     ring: str  # prefix of the ring arrays
     depth: int
+    mult: bool = False  # the events carry a multiplicity (``_mult_``)
 
 
 @dataclass(frozen=True)
@@ -85,9 +91,11 @@ class PathwayDomain:
     """Synapses reached this step by events of the ``source`` side's ``group``.
 
     Homogeneous delay ``delay_steps``: the ring slot of step ``t - delay_steps``. With a
-    heterogeneous delay (``delay_array`` set), every slot ``d <= max_delay`` is scanned and
-    a synapse is kept where its delay equals ``d``. On the ``post`` side the synapses of the
-    firing post-synaptic neuron come from the column map.
+    heterogeneous delay (``delay_array`` set), the events of every slot ``d <= max_delay``
+    reach their synapses whose delay equals ``d`` (CUDA checks each synapse of the row;
+    NumPy looks them up in an index by element and delay, built once per delay values).
+    On the ``post`` side the synapses of the firing post-synaptic neuron come from the
+    column map.
     """
 
     synapses: str
@@ -102,6 +110,7 @@ class PathwayDomain:
     delay_steps: int = 0
     delay_array: str | None = None
     max_delay: int = 0
+    mult: bool = False  # the events carry a multiplicity (``_mult_``)
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class SpikeListDomain:
     size: int
     n_steps: int  # length of the schedule (offsets has n_steps + 1 entries)
     period_steps: int  # > 0: the schedule repeats
+    counts: bool = False  # ``<group>__counts`` gives each spike's multiplicity (``_mult_``)
 
 
 @dataclass(frozen=True)
@@ -178,11 +188,13 @@ class If:
 
 @dataclass(frozen=True)
 class PushEvent:
-    """Append this element to the event list ``ring`` of the current step."""
+    """Append this element to the event list ``ring`` of the current step; with
+    ``multiplicity``, store that count for it in ``<ring>_mult``."""
 
     ring: str
     size: int
     depth: int
+    multiplicity: sympy.Basic | None = None
 
 
 @dataclass(frozen=True)
@@ -272,7 +284,8 @@ RESERVED_NAMES = frozenset({
     # NumPy printer
     "A", "np", "_ok", "_isp", "_ix", "_sl", "_rb", "_rc", "_parts", "_keep", "_c", "_bsp",
     "_st", "_ids", "_base", "_E", "_valid", "_rp", "_off", "_mk", "_d", "_bd", "_w", "_v",
-    "_row", "_ri", "_id", "_blk", "_agex", "_age", "_n_", "_K", "_ZEROS",
+    "_row", "_ri", "_id", "_blk", "_agex", "_age", "_n_", "_K", "_ZEROS", "_mev", "_mult_",
+    "_dl", "_rep", "_perm", "_DCACHE",
     # CUDA printer
     "_x", "_p", "_k", "_e", "_rl", "_cnt", "_pos", "_r", "_ev", "_lo", "_hi", "b", "s",
     # C/C++ keywords and common macros
@@ -315,6 +328,8 @@ def rename_locals(kern: Kernel, mapping: dict[str, str]) -> Kernel:
                           tuple(e(p) for p in st.params))
             elif isinstance(st, LoadCount):
                 st = LoadCount(n(st.local), st.ring, st.depth)
+            elif isinstance(st, PushEvent) and st.multiplicity is not None:
+                st = PushEvent(st.ring, st.size, st.depth, e(st.multiplicity))
             elif isinstance(st, RecordValue):
                 st = RecordValue(st.buffer, e(st.expr), e(st.column), st.width, st.every)
             elif isinstance(st, RecordEvent):

@@ -20,7 +20,10 @@ monitors                    ``<m>_record`` in the monitor's phase, after the gro
 ==========================  ===========================================================
 
 Every (group, event) owns a spike ring of ``depth = 1 + max delay`` slots; slot of step
-``n`` is ``n mod depth``. Symbols are renamed so that nothing a user names can clash with
+``n`` is ``n mod depth``. Events with a multiplicity (:attr:`~gpuspike.bridge.ir.EventIR.
+multiplicity`, a spike array's ``counts``) also keep each event's count in the ring
+(``<ring>_mult``); their pathways scale every accumulation by it and their event monitors
+record the count with each event. Symbols are renamed so that nothing a user names can clash with
 the printers' own names: ``t -> _t_``, ``i -> _i_``, ``j -> _j_``; ``dt``, ``N``,
 ``N_pre``, ``N_post`` and parameters become numbers.
 """
@@ -180,6 +183,27 @@ def population_events(pop: ir.NeuronGroupIR | ir.Source) -> tuple[str, ...]:
     if isinstance(pop, ir.NeuronGroupIR):
         return tuple(e.name for e in pop.events)
     return ("spike",)
+
+
+def has_multiplicity(pop: ir.NeuronGroupIR | ir.Source, event: str) -> bool:
+    """Whether ``event`` of ``pop`` carries a multiplicity (NEST's several spikes per step)."""
+    if isinstance(pop, ir.NeuronGroupIR):
+        return any(e.name == event and e.multiplicity is not None for e in pop.events)
+    return isinstance(pop, ir.SpikeArraySourceIR) and pop.counts is not None
+
+
+def _scaled_accumulations(body: tuple[k.KStmt, ...], factor: sympy.Basic
+                          ) -> tuple[k.KStmt, ...]:
+    """``body`` with every atomic accumulation multiplied by ``factor``."""
+    out: list[k.KStmt] = []
+    for st in body:
+        if isinstance(st, k.AtomicAdd):
+            st = k.AtomicAdd(st.array, factor * st.expr, st.index, st.comment)
+        elif isinstance(st, k.If):
+            st = k.If(st.condition, _scaled_accumulations(st.body, factor),
+                      _scaled_accumulations(st.orelse, factor))
+        out.append(st)
+    return tuple(out)
 
 
 # ----------------------------------------------------------------------------- statement lowering
@@ -443,12 +467,17 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         k.ArrayDecl("__step", "int64", 1, role="runtime"),
         k.ArrayDecl("__origin", "int64", 1, role="runtime"),
     ]
+    multiple = {(grp, ev) for (grp, ev) in depths
+                if has_multiplicity(net.population(grp), ev)}
     for (grp, ev), depth in depths.items():
         size = net.population(grp).size
         r = ring_name(grp, ev)
         arrays.append(k.ArrayDecl(f"{r}_count", "int32", depth * B, role="ring", owner=grp))
         arrays.append(k.ArrayDecl(f"{r}_list", "int32", depth * B * size, role="ring",
                                   owner=grp))
+        if (grp, ev) in multiple:
+            arrays.append(k.ArrayDecl(f"{r}_mult", "int32", depth * B * size, role="ring",
+                                      owner=grp))
     for ta in net.timed_arrays:
         arrays.append(k.ArrayDecl(array_name("timed", ta.name), "float", int(ta.values.size),
                                   role="input", owner=ta.name))
@@ -508,8 +537,10 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                 on_event = [ir.Assign("lastspike", sympy.Symbol("t")),
                             ir.Assign("not_refractory", sympy.false)]
             c = w.expr(cond, {}, body_t)
+            mult = (None if e.multiplicity is None
+                    else w.expr(sympy.Symbol(e.multiplicity), {}, body_t))
             inner = (k.PushEvent(ring_name(g.name, e.name), g.size,
-                                 depths[(g.name, e.name)]),
+                                 depths[(g.name, e.name)], mult),
                      *w.statements(on_event))
             body_t.append(k.If(c, inner))
         if fuse_threshold and (body or body_t):
@@ -557,10 +588,17 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             arrays.append(k.ArrayDecl(array_name(src.name, "indices"), "int32",
                                       max(1, len(src.indices)), role="input", owner=src.name))
             repeat = int(round(src.period / net.dt)) if src.period > 0 else 0
+            counts = src.counts is not None
+            if counts:
+                arrays.append(k.ArrayDecl(array_name(src.name, "counts"), "int32",
+                                          max(1, len(src.indices)), role="input",
+                                          owner=src.name))
             phase_kernels["thresholds"].append(k.Kernel(
-                f"{src.name}_spikes", k.SpikeListDomain(src.name, src.size, n_steps, repeat),
-                (k.PushEvent(r, src.size, depth),), "thresholds",
-                f"scheduled spikes of {src.name}", order=src.order))
+                f"{src.name}_spikes",
+                k.SpikeListDomain(src.name, src.size, n_steps, repeat, counts),
+                (k.PushEvent(r, src.size, depth,
+                             sympy.Symbol(k.MULT_LOCAL) if counts else None),),
+                "thresholds", f"scheduled spikes of {src.name}", order=src.order))
         else:  # pragma: no cover
             raise UnsupportedFeature(f"source type {type(src).__name__}")
 
@@ -648,6 +686,7 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                     f"synapses {s.name!r}, pathway {pw.name!r}: a delay of 0 steps cannot be "
                     "delivered when the schedule runs 'synapses' before 'thresholds' (the "
                     "events of a step do not exist yet); use a delay of at least one step")
+            mult = (grp, pw.event) in multiple
             if isinstance(pw.delay, ir.HeterogeneousDelay):
                 dvar = s.variable(pw.delay.variable)
                 if dvar.dtype not in ("int32", "int64"):
@@ -655,14 +694,17 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
                                      f"{dvar.name!r} must be an integer number of steps")
                 dom = k.PathwayDomain(s.name, pw.source, grp, shape.n_pre, shape.n_post,
                                       shape.max_row, shape.max_col, r, depths[(grp, pw.event)],
-                                      0, array_name(s.name, dvar.name), pw.delay.max_steps)
+                                      0, array_name(s.name, dvar.name), pw.delay.max_steps,
+                                      mult)
             else:
                 dom = k.PathwayDomain(s.name, pw.source, grp, shape.n_pre, shape.n_post,
                                       shape.max_row, shape.max_col, r, depths[(grp, pw.event)],
-                                      pw.delay.steps)
+                                      pw.delay.steps, mult=mult)
             w = KernelWriter(scope, f"{s.name}_{pw.name}", allow_accumulate=True,
                              accumulate_arrays=acc, batch_size=B)
             body = w.statements(_optimise(pw.statements, scope))
+            if mult:  # NEST: the synapse runs once, the receiver takes the weight k times
+                body = _scaled_accumulations(body, sympy.Symbol(k.MULT_LOCAL))
             if B > 1:
                 for name in w.written:
                     if not s.variable(name).batched:
@@ -790,8 +832,9 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
         r = ring_name(pop.name, m.event)
         if (pop.name, m.event) not in depths:
             raise ModelError(f"monitor {m.name!r}: {pop.name!r} has no event {m.event!r}")
-        edom = k.EventDomain(pop.name, pop.size, r, depths[(pop.name, m.event)])
-        if not m.variables:
+        mult = has_multiplicity(pop, m.event)
+        edom = k.EventDomain(pop.name, pop.size, r, depths[(pop.name, m.event)], mult)
+        if not m.variables and not mult:
             words = (pop.size + 31) // 32
             rows = capacity(m) if capacity else 1
             decls = [k.ArrayDecl(f"{m.name}__bits", "uint32", rows * words, True, "monitor",
@@ -810,11 +853,14 @@ def _lower_monitor(net: ir.NetworkIR, m: ir.Monitor, depths, B: int,
             body2.append(k.Load(f"_rec_{var}", array_name(pop.name, var), "elem"))
             locs.append((f"_rec_{var}", variables[var].dtype))
             vals.append(sympy.Symbol(f"_rec_{var}"))
+        if mult:  # the last value: the event's multiplicity (the runtime repeats the event)
+            vals.append(sympy.Symbol(k.MULT_LOCAL))
         decls = [k.ArrayDecl(f"{m.name}__count", "int32", B, False, "monitor", m.name),
                  k.ArrayDecl(f"{m.name}__events", "float64", cap * (2 + len(vals)), True,
                              "monitor", m.name)]
         body2.append(k.RecordEvent(f"{m.name}__events", tuple(vals), cap))
         return (k.Kernel(f"{m.name}_record", edom, tuple(body2), "thresholds",
-                         f"{m.event} monitor of {pop.name} with variables", tuple(locs),
+                         f"{m.event} monitor of {pop.name} with "
+                         + ("variables" if m.variables else "multiplicities"), tuple(locs),
                          order=m.order), decls)
     raise UnsupportedFeature(f"monitor type {type(m).__name__}")  # pragma: no cover

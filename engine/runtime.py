@@ -25,7 +25,7 @@ from . import kernel_ir as k
 from .backend import Backend, select_backend
 from .codegen_cuda import CudaKernelPrinter, kernel_arrays, launch_config
 from .codegen_numpy import NumpyProgram
-from .lower import ConnShape, array_name, lower, population_variables
+from .lower import ConnShape, array_name, has_multiplicity, lower, population_variables
 from .memory import allocate, dtype_of, evaluate_initializer
 
 
@@ -97,7 +97,7 @@ class Simulation:
         schedules = {src.name: self._schedule(src) for src in net.sources
                      if isinstance(src, ir.SpikeArraySourceIR)}
         self.chunk_steps = self._chunk_length(chunk_steps)
-        self.plan: k.Plan = lower(net, shapes, {n: len(o) - 1 for n, (o, _) in
+        self.plan: k.Plan = lower(net, shapes, {n: len(o) - 1 for n, (o, *_) in
                                                 schedules.items()},
                                   monitor_capacity=self._capacity)
         self.arrays = allocate(self.plan, self.xp)
@@ -167,13 +167,15 @@ class Simulation:
                     self.arrays[array_name(s.name, name)][:values.size] = xp.asarray(
                         values, dtype=xp.int32)
 
-    def _fill_inputs(self, schedules: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    def _fill_inputs(self, schedules: dict[str, tuple]) -> None:
         """Spike schedules, monitor index lists, timed-array values, cable coefficients."""
         xp = self.xp
-        for name, (offsets, indices) in schedules.items():
+        for name, (offsets, indices, counts) in schedules.items():
             self.arrays[array_name(name, "offsets")][...] = xp.asarray(offsets)
             if len(indices):
                 self.arrays[array_name(name, "indices")][...] = xp.asarray(indices)
+                if counts is not None:
+                    self.arrays[array_name(name, "counts")][...] = xp.asarray(counts)
         for m in self.net.monitors:
             if isinstance(m, ir.StateMonitorIR):
                 size = self._monitor_size(m)
@@ -217,7 +219,9 @@ class Simulation:
     def _to_host(self, a: Any) -> np.ndarray:
         return a.get() if hasattr(a, "get") else np.asarray(a)
 
-    def _schedule(self, src: ir.SpikeArraySourceIR) -> tuple[np.ndarray, np.ndarray]:
+    def _schedule(self, src: ir.SpikeArraySourceIR
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(offsets by step, indices, multiplicities or None) of a spike-array source."""
         dt = self.net.dt
         times = np.asarray(src.times, dtype=np.float64)
         idx = np.asarray(src.indices, dtype=np.int64)
@@ -234,8 +238,17 @@ class Simulation:
             if steps.size and steps.max() >= period:
                 raise ModelError(f"spike source {src.name!r}: spike times must be shorter "
                                  f"than the period {src.period} s")
+        counts = None
+        if src.counts is not None:
+            counts = np.asarray(src.counts)
+            if counts.shape != idx.shape or (counts.size and (
+                    counts.min() < 1 or np.any(counts != np.round(counts)))):
+                raise ModelError(f"spike source {src.name!r}: counts must be whole numbers "
+                                 ">= 1, one per spike")
         order = np.lexsort((idx, steps))
         steps, idx = steps[order], idx[order]
+        if counts is not None:
+            counts = counts[order].astype(np.int32)
         if steps.size > 1:
             dup = (np.diff(steps) == 0) & (np.diff(idx) == 0)
             if dup.any():
@@ -248,22 +261,28 @@ class Simulation:
         if src.period > 0:
             n_steps = int(round(src.period / dt))
         offsets = np.searchsorted(steps, np.arange(n_steps + 1)).astype(np.int32)
-        return offsets, idx.astype(np.int32)
+        return offsets, idx.astype(np.int32), counts
 
     def _chunk_length(self, requested: int) -> int:
         """Chunk length: requested, reduced so that event lists with variables stay small."""
         K = max(1, int(requested))
         for m in self.net.monitors:
-            if isinstance(m, ir.EventMonitorIR) and m.variables:
+            if self._listed(m):
                 n = self.net.population(m.source).size
                 K = max(1, min(K, (1 << 22) // max(1, n)))
         return K
+
+    def _listed(self, m: ir.Monitor) -> bool:
+        """An event monitor that lists its events (with variables, or multiplicities)
+        rather than setting one bit per element and step."""
+        return isinstance(m, ir.EventMonitorIR) and bool(
+            m.variables or has_multiplicity(self.net.population(m.source), m.event))
 
     def _capacity(self, m: ir.Monitor) -> int:
         K = self.chunk_steps
         if isinstance(m, ir.StateMonitorIR):
             return K // m.every + 1
-        if isinstance(m, ir.EventMonitorIR) and m.variables:
+        if self._listed(m):
             return K * self.net.population(m.source).size
         return K
 
@@ -423,7 +442,7 @@ class Simulation:
                 buf = self._to_host(self.arrays[f"{m.name}__rate"]).reshape(B, -1)
                 rec.chunks.append(buf[:, :n].copy())
                 rec.times.append(np.arange(origin, origin + n) * dt)
-            elif isinstance(m, ir.EventMonitorIR) and not m.variables:
+            elif isinstance(m, ir.EventMonitorIR) and not self._listed(m):
                 words = (pop.size + 31) // 32
                 bits = self._to_host(self.arrays[f"{m.name}__bits"]).reshape(B, -1, words)[:, :n]
                 flags = np.unpackbits(bits.view(np.uint8), axis=2, bitorder="little")
@@ -442,7 +461,8 @@ class Simulation:
                     raise RingBufferOverflow(
                         f"monitor {m.name!r}: {int(count.max())} events in a chunk of {n} "
                         f"steps exceed its buffer of {cap}; lower chunk_steps")
-                width = 2 + len(m.variables)
+                mult = has_multiplicity(pop, m.event)
+                width = 2 + len(m.variables) + mult
                 ev = self._to_host(self.arrays[f"{m.name}__events"]).reshape(B, -1, width)
                 parts = []
                 for b in range(B):
@@ -458,6 +478,12 @@ class Simulation:
                     keep = np.isin(ii, np.asarray(m.indices))
                     ii, tt, bb = ii[keep], tt[keep], bb[keep]
                     vals = {v: a[keep] for v, a in vals.items()}
+                if mult:  # an event of multiplicity n is recorded n times (as NEST does)
+                    n_each = np.concatenate([p[1][:, -1] for p in parts]).astype(np.int64)
+                    if m.indices is not None:
+                        n_each = n_each[keep]
+                    ii, tt, bb = (np.repeat(x, n_each) for x in (ii, tt, bb))
+                    vals = {v: np.repeat(a, n_each) for v, a in vals.items()}
                 rec.chunks.append((ii, tt, bb, vals))
 
     def spikes(self, monitor: str) -> SpikeRecord:
@@ -542,6 +568,8 @@ class Simulation:
     def set(self, owner: str, var: str, values: Any) -> None:
         """Overwrite a variable (broadcast like :meth:`get`'s shape)."""
         arr, is_syn = self._variable_array(owner, var)
+        if self.backend.name == "numpy" and array_name(owner, var) in self.program.delay_arrays:
+            self.program.delay_cache.clear()  # new delays: rebuild their delivery index
         vals = np.asarray(values)
         if is_syn:
             order = self.xp.asarray(self._user_order[owner])

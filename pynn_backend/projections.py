@@ -167,8 +167,54 @@ class Projection(common.Projection):
             if self._is_stdp:
                 self._stdp_weight[idx] = state.engine.get(group, "w_stdp") / self._weight_scale
 
+    def _sync_pending(self) -> None:
+        """Host STDP weights as NEST shows them now (:meth:`_nest_view`)."""
+        view = self._nest_view()
+        if view is not None:
+            self._attrs["weight"][:], self._stdp_weight[:] = view
+
+    def _nest_view(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(weight, running weight) of an STDP projection with the updates of the
+        pre-synaptic spikes still in flight: what NEST shows now (None: nothing pending).
+
+        NEST updates a weight when the pre-synaptic spike is sent, gpuspike when it
+        arrives (a delay ``d`` later, with the post spikes the synapse has seen by then:
+        the same pairs, see :mod:`.synapse_models`). Every spike sent by now and every
+        post spike NEST's synapse has seen by now is already in the engine's rings, and
+        nothing sent later arrives within ``round(f d / dt) + 1`` steps (``f``: the
+        dendritic delay fraction; a spike-array spike at the current time is emitted in
+        the next step). So each synapse's weight that many steps ahead, on a look-ahead
+        that is then undone (:meth:`State.peek`), is NEST's weight now.
+        """
+        state = simulator.state
+        if state.engine is None or not self._is_stdp or not len(self) or state.step == 0:
+            return None
+        key = (id(state.engine), state.step)
+        if getattr(self, "_pending_key", None) == key:
+            return self._pending_values
+        self._sync_from_engine()
+        fraction = self._attrs["dendritic_delay_fraction"]
+        ahead = np.where(fraction > 0, np.round(
+            fraction * np.round(self._attrs["delay"] / state.dt)).astype(np.int64) + 1, 0)
+        weight, w_stdp = self._attrs["weight"].copy(), self._stdp_weight.copy()
+        parts = [(group, idx, ahead[idx]) for group, idx in self.engine_parts]
+
+        def probe(k: int) -> None:
+            for group, idx, steps in parts:
+                now = steps == k
+                if now.any():
+                    scale = self._weight_scale
+                    weight[idx[now]] = state.engine.get(group, "weight")[now] / scale
+                    w_stdp[idx[now]] = state.engine.get(group, "w_stdp")[now] / scale
+
+        state.peek(int(ahead.max(initial=0)), probe)
+        self._pending_key, self._pending_values = key, (weight, w_stdp)
+        return weight, w_stdp
+
     def _attribute(self, name: str) -> np.ndarray:
         self._sync_from_engine()
+        if name in ("weight", "weights"):
+            self._sync_pending()
         if name.endswith("s") and name not in self._attrs and name[:-1] in self._attrs:
             name = name[:-1]
         return self._attrs[name]
@@ -214,12 +260,17 @@ class Projection(common.Projection):
             self._set_values(name, np.arange(len(self)), new)
 
     def _set_values(self, name: str, idx: np.ndarray, values: np.ndarray) -> None:
+        view = self._nest_view() if name == "weight" else None
         self._sync_from_engine()
         self._attrs[name][idx] = values
         if name == "weight" and self._is_stdp:
             # NOTE: drops the facilitation pending since the last pre spike, which NEST
-            # would still add at the next one (issue 4)
+            # would still add at the next one; and the pre spikes in flight (which NEST
+            # has already counted) will still update the new weight when they arrive
             self._stdp_weight[idx] = values
+            if view is not None:  # read back as set until the next run
+                view[0][idx] = values
+                view[1][idx] = values
         state = simulator.state
         if state.engine is None or state.dirty:
             return

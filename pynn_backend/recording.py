@@ -8,6 +8,11 @@ to the grid (exactly as given with ``spike_precision='off_grid'``); a state samp
 ``t`` is the value after the update that ends at ``t`` and after the events arriving at
 ``t`` (so ``gsyn`` shows the jump at ``t``).
 The sample at the current time, not yet taken by the engine, is read when data is asked for.
+Likewise a spike array's spikes at the current time: the engine emits such a spike in the
+first step of the next run (it delivers it as NEST does), but NEST's spike generator emits
+it in the step that ends at its time, so it belongs to the run that ends there. At the end
+of a run they are recorded from the schedule ("announced") and the engine's copies are
+dropped when the next run records them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ class Recorder(recording.Recorder):
         super().__init__(population, file)
         self._spike_chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self._signal_chunks: list[tuple[np.ndarray, dict]] = []
+        #: (step, indices) of spike-array spikes recorded ahead of the engine
+        self._announced: tuple[int, np.ndarray] | None = None
 
     # ------------------------------------------------------------------ engine side
     @property
@@ -56,14 +63,39 @@ class Recorder(recording.Recorder):
             offset = self.population.celltype.spike_time_offset_steps * state.dt
             ii, tt = rec.i.astype(np.int64), rec.t * 1e3 + offset
             schedule = getattr(self.population, "_spike_schedule", None)
+            steps = np.round(rec.t / sim.net.dt).astype(np.int64)
             if state.spike_precision == "off_grid" and schedule is not None and ii.size:
                 # a spike array's spikes keep the exact times they were given
-                keys = np.round(rec.t / sim.net.dt).astype(np.int64) * self.population.size + ii
+                keys = steps * self.population.size + ii
                 tt = schedule[1][np.searchsorted(schedule[0], keys)]
+            if self._announced is not None:
+                step, announced = self._announced
+                keep = ~((steps == step) & np.isin(ii, announced))
+                ii, tt = ii[keep], tt[keep]
+                self._announced = None
             self._spike_chunks.append((ii, tt))
+            if schedule is not None:
+                self._announce(schedule, state.step)
         if states_name in sim._recorders:
             rec = simulator.take_monitor(sim, states_name)
             self._signal_chunks.append((rec.t * 1e3, {k: v[0] for k, v in rec.values.items()}))
+
+    def _announce(self, schedule: tuple[np.ndarray, np.ndarray], step: int) -> None:
+        """Record a spike array's spikes of ``step`` (the next run's first) now: their
+        times are at most the current time (see the module docstring)."""
+        size = self.population.size
+        keys, times = schedule
+        lo, hi = np.searchsorted(keys, [step * size, (step + 1) * size])
+        if hi == lo:
+            return
+        ii = keys[lo:hi] - step * size
+        if self._simulator.state.spike_precision == "off_grid":
+            tt = times[lo:hi]
+        else:
+            offset = self.population.celltype.spike_time_offset_steps
+            tt = np.full(ii.size, (step + offset) * self._simulator.state.dt)
+        self._spike_chunks.append((ii, tt))
+        self._announced = (step, ii)
 
     # ------------------------------------------------------------------ PyNN side
     def _spike_arrays(self) -> tuple[np.ndarray, np.ndarray]:
@@ -107,9 +139,11 @@ class Recorder(recording.Recorder):
         return {int(i): int(counts[pop.index_of([i])[0]])
                 for i in self.filter_recorded(variable, filter_ids)}
 
-    def _clear_simulator(self):
+    def _clear_simulator(self, new_segment: bool = False):
         self._spike_chunks = []
         self._signal_chunks = []
+        if new_segment:  # back to t = 0: nothing announced will be recorded twice
+            self._announced = None
 
     def _reset(self):
         self._clear_simulator()

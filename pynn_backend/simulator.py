@@ -117,15 +117,16 @@ class State(common.control.BaseState):
 
     def reset(self) -> None:
         """Back to t = 0 with the initial values; the network structure stays."""
+        for prj in self.projections:  # learnt weights outlive a reset, as in NEST (with
+            prj._sync_from_engine()  # the updates of the spikes in flight, as NEST shows)
+            prj._sync_pending()
         self.running = False
         self.step = 0
         self.horizon = 0
         self.t_start = 0
         for rec in self.recorders:
-            rec._clear_simulator()
+            rec._clear_simulator(new_segment=True)
         self.segment_counter += 1
-        for prj in self.projections:  # learnt weights outlive a reset, as in NEST
-            prj._sync_from_engine()
         self.engine = None  # rebuilt from the initial values at the next run
         for src in self.current_sources:
             src._reset()
@@ -157,8 +158,9 @@ class State(common.control.BaseState):
         from .translate import build_network
 
         snapshot = self._snapshot() if self.engine is not None else None
-        for prj in self.projections:
-            prj._sync_from_engine()
+        for prj in self.projections:  # the rings are lost: keep the STDP updates of the
+            prj._sync_from_engine()  # spikes in flight (as NEST has them)
+            prj._sync_pending()
         net = build_network(self)
         import contextlib
         import io
@@ -204,6 +206,29 @@ class State(common.control.BaseState):
                 continue
             if np.shape(current) == np.shape(values):
                 sim.set(owner, var, values)
+
+    def peek(self, steps: int, probe) -> None:
+        """Run the engine ``steps`` more steps on its current state, calling ``probe(k)``
+        after step ``k`` (1, ..., ``steps``), then put every array, the clock and the
+        monitors back as they were: a look at the near future that changes nothing."""
+        sim = self.engine
+        if sim is None or steps <= 0:
+            return
+        fixed = {a.name for a in sim.plan.arrays if a.role in ("connectivity", "input")}
+        saved = {n: a.copy() for n, a in sim.arrays.items() if n not in fixed}
+        step, timings = sim.step, dict(sim.timings)
+        lengths = {n: (len(r.chunks), len(r.times)) for n, r in sim._recorders.items()}
+        try:
+            for k in range(1, steps + 1):
+                sim.run(1)
+                probe(k)
+        finally:
+            for n, a in saved.items():
+                sim.arrays[n][...] = a
+            sim.step, sim.timings = step, timings
+            for n, (chunks, times) in lengths.items():
+                del sim._recorders[n].chunks[chunks:]
+                del sim._recorders[n].times[times:]
 
     def _drain(self) -> None:
         """Move what the engine's monitors recorded into the PyNN recorders."""

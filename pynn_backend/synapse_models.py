@@ -15,8 +15,11 @@ event reaches the target), so the post pathway runs ``2 d`` later than the spike
 the pre spike at ``t_pre + d`` and the post spike at ``t_post``; between 0 and 1, ``2 f d``
 is rounded to the time step). Only differences of those times enter the rule. The post
 pathway runs before the pre pathway of the same step. So NEST changes a weight when the pre
-spike is sent and gpuspike when it arrives, ``d`` later: ``get('weight')`` lags NEST by the
-pre spikes of the last ``d``; the weight each event carries is the same.
+spike is sent and gpuspike when it arrives, ``d`` later; the weight each event carries is
+the same, and ``get('weight')`` adds the updates of the pre spikes still in flight by a
+look-ahead that is undone (``Projection._nest_view``), so it shows NEST's weight.
+A Poisson source's event of multiplicity ``k`` runs the rule once and delivers ``k`` times
+the weight (NEST's ``stdp_synapse`` with a spike of multiplicity ``k``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ onset at ``start`` first moves ``v`` at ``start + dt``, as with PyNN's NEST back
 from __future__ import annotations
 
 import dataclasses
-import logging
 from functools import cache
 
 import numpy as np
@@ -66,9 +65,15 @@ def parameter_values(pop) -> dict[str, np.ndarray]:
 def _source_template(kind: str) -> ir.NeuronGroupIR:
     window = "t + 0.5*dt > start and t + 0.5*dt < start + duration"
     if kind == "poisson":
-        return neuron_group("template", 1, "rate : hertz (constant)\nstart : second (constant)"
-                            "\nduration : second (constant)",
-                            threshold=f"rand() < rate*dt and {window}")
+        # NEST's poisson_generator: a Poisson number of spikes per step, sent as one event
+        # of that multiplicity (several spikes per step once rate*dt is not small)
+        g = neuron_group("template", 1, "rate : hertz (constant)\nstart : second (constant)"
+                         "\nduration : second (constant)\nn_spikes : 1",
+                         threshold="n_spikes > 0")
+        draw = parse_expression(f"where({window}, poisson(rate*dt), 0)",
+                                allowed={"rate", "dt", "t", "start", "duration"})
+        spike = dataclasses.replace(g.events[0], multiplicity="n_spikes")
+        return dataclasses.replace(g, update=(ir.Assign("n_spikes", draw),), events=(spike,))
     if kind == "poisson_refractory":
         return neuron_group(
             "template", 1, "rate : hertz (constant)\nstart : second (constant)\n"
@@ -118,12 +123,16 @@ def _host_poisson(state, pop, kind: str, name: str, values: dict,
     NOTE: the NumPy engine's per-step Philox draw costs about 1 ms per call whatever the
     size, so per-step ``rand()`` makes long CPU runs slow; until the engine draws a chunk
     of steps at once (issue 4), CPU runs take these sources' spikes from a schedule drawn
-    with the same law as the device code: inter-spike intervals in steps are geometric
-    (a Bernoulli trial per step with p = rate*dt), plus the dead time for the refractory
-    source, and the sum of ``alpha`` of them for the gamma source. Parameters are read
-    when the schedule is drawn, so changing them rebuilds it.
+    with the same law as the device code: for the Poisson source a Poisson number of
+    spikes per step (:func:`_poisson_counts`, sent with that multiplicity); for the
+    others inter-spike intervals in steps that are geometric (a Bernoulli trial per step
+    with p = rate*dt), plus the dead time for the refractory source, and the sum of
+    ``alpha`` of them for the gamma source. Parameters are read when the schedule is
+    drawn, so changing them rebuilds it.
     """
     rng = np.random.default_rng([state.seed, pop.first_index_id, state.step])
+    if kind == "poisson":
+        return _poisson_counts(rng, state, name, pop.size, values, dt_s)
     all_i, all_s = [], []
     for i in range(pop.size):
         rate = values["beta" if kind == "gamma" else "rate"][i]
@@ -156,6 +165,27 @@ def _host_poisson(state, pop, kind: str, name: str, values: dict,
     s = np.concatenate(all_s) if all_s else np.zeros(0, np.int64)
     i = np.concatenate(all_i) if all_i else np.zeros(0, np.int64)
     return ir.SpikeArraySourceIR(name, pop.size, s * dt_s, i.astype(np.int64))
+
+
+def _poisson_counts(rng, state, name: str, size: int, values: dict,
+                    dt_s: float) -> ir.SpikeArraySourceIR:
+    """Poisson spike counts per step for steps [now, state.horizon), as events with
+    multiplicities: a Poisson process of ``rate`` draws ``Poisson(rate T)`` spikes spread
+    uniformly over its window of length ``T``, so the count of each step is an independent
+    ``Poisson(rate dt)`` (NEST's poisson_generator); the cost grows with the spikes, not
+    the steps."""
+    start = np.floor(values["start"] / dt_s + 1e-6).astype(np.int64)
+    stop = np.floor((values["start"] + values["duration"]) / dt_s + 1e-6)
+    lo = np.maximum(state.step, start)
+    hi = np.minimum(state.horizon, stop).astype(np.int64)
+    span = np.maximum(hi - lo, 0)
+    lam = np.maximum(values["rate"], 0.0) * dt_s * span
+    n = rng.poisson(lam)
+    owner = np.repeat(np.arange(size), n)
+    steps = lo[owner] + np.floor(rng.random(owner.size) * span[owner]).astype(np.int64)
+    keys, counts = np.unique(steps * size + owner, return_counts=True)
+    return ir.SpikeArraySourceIR(name, size, (keys // size) * dt_s, keys % size,
+                                 counts=counts)
 
 
 # ----------------------------------------------------------------------------- current sources
@@ -221,13 +251,6 @@ def _population(state, pop, dt_s: float):
     if kind == "array":
         return _spike_array(pop, name, dt_s, state.step), (), (), ()
     values = parameter_values(pop)
-    if kind in ("poisson", "poisson_refractory") and values["rate"].size and (
-            values["rate"].max() * dt_s > 0.2):
-        # NOTE: one spike per step at most (NEST delivers several); issue 4
-        logging.getLogger("PyNN").warning(
-            "SpikeSourcePoisson %s: rate*dt = %.2f; gpuspike emits at most one spike per "
-            "step, so such a source fires less than asked; split it or lower dt",
-            pop.label, values["rate"].max() * dt_s)
     if kind in HOST_SOURCES and state.host_poisson:
         return _host_poisson(state, pop, kind, name, values, dt_s), (), (), ()
     if kind is not None:

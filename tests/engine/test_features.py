@@ -7,15 +7,17 @@ compares with a closed form or a statistical law derived independently here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
+import sympy
 from gpuspike.bridge import ir
 from gpuspike.bridge.expressions import parse_expression, parse_statements
 from gpuspike.bridge.model import neuron_group, synapses
 
-from tests.simulate import simulate
+from tests.simulate import host, simulate
 
 DT = 1e-4
 
@@ -131,6 +133,67 @@ def test_poisson_seed_determinism_and_batches(engine):
     per_batch = [set(zip(batched.i[batched.batch == b], batched.t[batched.batch == b]))
                  for b in range(3)]
     assert per_batch[0] != per_batch[1] and per_batch[1] != per_batch[2]
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("delay", ["homogeneous", "heterogeneous"])
+def test_event_multiplicity(engine, batch, delay):
+    """An event of multiplicity n (NEST's several spikes per step): its pathway runs once
+    (a synapse counter grows by 1), every accumulation is scaled by n, and the spike
+    monitor records it n times. Element i of ``g`` emits i spikes every step; a spike
+    array emits scheduled counts."""
+    steps = 20
+    g = neuron_group("g", 4, "n : 1", threshold="n > 0")
+    g = dataclasses.replace(g, update=(ir.Assign("n", sympy.Symbol("i")),),
+                            events=(dataclasses.replace(g.events[0], multiplicity="n"),))
+    src = ir.SpikeArraySourceIR("S", 2, np.array([0.0, 0.0, 3 * DT]), np.array([0, 1, 0]),
+                                counts=np.array([3, 1, 2]))
+    post = neuron_group("post", 4, "x : 1")
+    hetero = delay == "heterogeneous"
+    kw = ({"delay": "d", "max_delay": 4 * DT, "init": {"d": np.array([2, 3, 4, 2]) * DT}}
+          if hetero else {"delay": 2 * DT})
+    model = "c : 1" + ("\nd : second" if hetero else "")
+    s1 = synapses("s1", "g", "post", model=model, on_pre="x_post += 0.5\nc += 1",
+                  connector=ir.OneToOne(), dt=DT, post_variables=("x",), batched=True, **kw)
+    s2 = synapses("s2", "S", "post", on_pre="x_post += 100", connector=ir.AllToAll(),
+                  delay=DT, dt=DT, post_variables=("x",))
+    net = ir.NetworkIR(dt=DT, groups=(g, post), sources=(src,), synapses=(s1, s2),
+                       monitors=(ir.SpikeMonitorIR("sm", "g"), ir.SpikeMonitorIR("ss", "S")),
+                       batch_size=batch)
+    sim = simulate(net, engine, steps)
+    d = np.array([2, 3, 4, 2]) if hetero else np.full(4, 2)
+    arrived = steps - d  # events of steps 0 .. steps-1-d have arrived
+    x = host(sim.get("post", "x")).reshape(batch, 4)
+    expected = 0.5 * np.arange(4) * arrived + 100 * 6  # 3 + 1 + 2 spikes from S
+    np.testing.assert_allclose(x, np.broadcast_to(expected, (batch, 4)))
+    c = host(sim.get("s1", "c")).reshape(batch, -1)
+    np.testing.assert_allclose(c[:, 1:], np.broadcast_to(arrived[1:], (batch, 3)))
+    rec = sim.spikes("sm")
+    for b in range(batch):
+        np.testing.assert_array_equal(rec.count(4, b), np.arange(4) * steps)
+    rs = sim.spikes("ss")
+    assert sorted(zip(np.round(rs.t[rs.batch == 0] / DT).astype(int).tolist(),
+                      rs.i[rs.batch == 0].tolist())) == [(0, 0)] * 3 + [(0, 1)] + [(3, 0)] * 2
+
+
+def test_heterogeneous_delays_set_between_runs(engine):
+    """Delays written between runs take effect at once (the NumPy engine's per-delay
+    delivery index is rebuilt): spikes at steps 0 and 20 reach three targets after 1, 2, 3
+    steps, then after 4, 5, 6."""
+    src = spike_source("S", 1, [0.0, 20 * DT], [0, 0])
+    post = neuron_group("post", 3, "x : 1")
+    s = synapses("s", "S", "post", model="d : second", on_pre="x_post += 1",
+                 connector=ir.AllToAll(), delay="d", max_delay=6 * DT, dt=DT,
+                 init={"d": np.array([1, 2, 3]) * DT}, post_variables=("x",))
+    net = ir.NetworkIR(dt=DT, groups=(post,), sources=(src,), synapses=(s,),
+                       monitors=(ir.StateMonitorIR("st", "post", ("x",), when="end"),))
+    sim = simulate(net, engine, 10)
+    sim.set("s", "d_steps", np.array([4, 5, 6]))
+    sim.run(20)
+    x = sim.states("st").values["x"][0]
+    arrival = [int(np.flatnonzero(x[:, j] > 0)[0]) for j in range(3)]
+    second = [int(np.flatnonzero(x[:, j] > 1)[0]) for j in range(3)]
+    assert arrival == [1, 2, 3] and second == [24, 25, 26]
 
 
 def test_spike_array_source_exact_steps(engine):

@@ -128,6 +128,51 @@ def test_reset_repeats_the_run():
     np.testing.assert_array_equal(segs[0].spiketrains[0], segs[1].spiketrains[0])
 
 
+def _split_runs(sim, t1: float, t2: float, clear: bool, **setup):
+    """Spike trains of two spike arrays (spikes at the end of the first run, t1), of a
+    DC-driven cell whose first spike is at t1 and of a cell they drive, read after each of
+    two runs."""
+    sim.setup(timestep=0.1, min_delay=0.1, **setup)
+    src = sim.Population(2, sim.SpikeSourceArray(spike_times=[[5.0, t1, t1 + 2.0],
+                                                              [t1 - 0.1, t1]]))
+    cell = sim.Population(2, sim.IF_curr_exp(i_offset=[1.0, 0.0]))
+    sim.Projection(src, cell[1:2], sim.AllToAllConnector(),
+                   sim.StaticSynapse(weight=3.0, delay=1.0))
+    src.record("spikes")
+    cell.record("spikes")
+    out = []
+    for t in (t1, t2):
+        sim.run(t)
+        out.append([[np.asarray(s).tolist() for s in p.get_data(clear=clear).segments[0]
+                     .spiketrains] for p in (src, cell)])
+    sim.end()
+    return out
+
+
+def test_spike_at_the_end_of_a_run_belongs_to_that_run():
+    """A spike at exactly the end of a run is in that run's data, as with NEST: a spike
+    array's spike at t_stop (gpuspike emits it in the next run's first step, where NEST's
+    spike_generator emits it, in the step that ends at t_stop) and a cell's threshold
+    crossing in the last step; the engine's copy is not reported again."""
+    nest = _nest()
+    t1 = 27.8  # the first spike of IF_curr_exp with i_offset = 1 nA
+    ours = _split_runs(gs, t1, 5.0, clear=True)
+    ref = _split_runs(nest, t1, 5.0, clear=True, spike_precision="on_grid")
+    assert ours == ref
+    assert t1 in ours[0][0][0] and t1 in ours[0][0][1] and ours[0][1][0] == [t1]
+    assert ours[1][1][1]  # the driven cell fires in the second run
+    whole = _split_runs(gs, t1, 5.0, clear=False)[1]  # no duplicates in the whole run
+    assert whole == [[[5.0, t1, t1 + 2.0], [t1 - 0.1, t1]], whole[1]]
+    gs.setup(timestep=0.1)  # after reset() the spike is recorded again
+    src = gs.Population(1, gs.SpikeSourceArray(spike_times=[2.0]))
+    src.record("spikes")
+    gs.run(2.0)
+    gs.reset()
+    gs.run(3.0)
+    assert [np.asarray(s.spiketrains[0]).tolist() for s in src.get_data().segments] == [
+        [2.0], [2.0]]
+
+
 def test_setup_twice_forgets_the_network():
     gs.setup(timestep=0.1)
     gs.Population(3, gs.IF_curr_exp())

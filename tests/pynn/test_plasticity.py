@@ -10,10 +10,9 @@ step late). Nothing is discretised differently: the traces are exact exponential
 events in both, so weights agree to round-off (tolerance 1e-12 of ``w_max``).
 
 When: NEST changes a synapse's weight when the pre-synaptic spike is sent (``t_pre``),
-gpuspike when it arrives (``t_pre + d``); both transmit the same value. The trajectories
-are therefore compared as NEST at ``T`` against gpuspike at ``T + d``, at sample times
-that are not pre-spike times (there NEST already counts the spike and gpuspike, one step
-before its arrival, not yet).
+gpuspike when it arrives (``t_pre + d``); both transmit the same value, and ``get('weight')``
+adds the updates of the spikes still in flight (a look-ahead that is undone), so the
+trajectories read after every short run are compared sample for sample.
 """
 
 from __future__ import annotations
@@ -148,13 +147,10 @@ def test_stdp_weight_trajectories_match_nest(dependence):
     assert ties >= 6  # coincident pairs (t_post + d == t_pre) are exercised
     assert np.ptp(ref, axis=0).max() > 0.1 * W_MAX  # the weights did learn
     samples = np.arange(1, ref.shape[0] + 1) * SAMPLE
-    worst = 0.0
+    # get('weight') after every run is NEST's weight at that time, pre-spike times included
+    np.testing.assert_allclose(w, ref, rtol=0, atol=1e-12 * W_MAX)
     for i in range(N_PRE):
         for j in range(N_POST):
-            shift = int(round(_delay(i, j) / SAMPLE))
-            keep = ~np.isin(np.round(samples[:-shift] / DT), np.round(pre[i] / DT))
-            diff = ref[:-shift, i, j] - w[shift:, i, j]
-            worst = max(worst, np.abs(diff[keep]).max())
             # and both equal the replay of NEST's algorithm at every pre spike
             replay = _replay(pre[i], post[j], _delay(i, j), ref[0, i, j], dependence)
             after = np.searchsorted(samples, pre[i] + 1e-9)  # first sample after each
@@ -162,8 +158,8 @@ def test_stdp_weight_trajectories_match_nest(dependence):
             np.testing.assert_allclose(
                 ref[after[alone], i, j], replay[alone], rtol=0, atol=1e-12 * W_MAX
             )
-    assert worst <= 1e-12 * W_MAX
-    np.testing.assert_allclose(w[-1], ref[-1], rtol=0, atol=1e-12 * W_MAX)  # get() at the end
+    on_pre = np.isin(np.round(samples / DT), np.round(np.concatenate(pre) / DT))
+    assert on_pre.sum() >= 5  # samples at pre-spike times (spikes sent, not yet arrived)
 
 
 def test_stdp_axonal_delays_follow_pynn_definition():
