@@ -14,10 +14,14 @@ the crossing, the denominator of the adjoint jump, in one vectorised pass over a
   coarse grid the sample is often past the PSP's peak, so this is small or negative and the
   jump explodes or must be skipped.
 * ``"interpolated"`` (default): the crossing time ``s*`` inside the step solves
-  ``alpha(s) u0 + P(s) J0 = theta`` (bisection on ``[0, dt]``, where the left end is below
-  and the right end at or above threshold), and the slope is ``J0 e^{-s*/tau_s} - theta``,
-  positive for every upward crossing: the exact event-based value, up to the grid
-  rounding of the inputs.
+  ``f(s) = alpha(s) u0 + P(s) J0 - theta = 0`` on ``[0, dt]`` (the left end below, the right
+  end at or above threshold), and the slope is ``J0 e^{-s*/tau_s} - theta``, positive for
+  every upward crossing: the exact event-based value, up to the grid rounding of the inputs.
+  The root is found by a safeguarded Newton iteration, ``f'(s) = (J0 e^{-s/tau_s} - u(s)) /
+  tau_m``, started at the secant of the bracket; a Newton step that leaves the current
+  bracket (or meets ``f' <= 0``) is replaced by a bisection, so it converges whenever
+  bisection does, quadratically near the root (typically 4-6 evaluations instead of 30
+  bisections).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from typing import Any
 from gpuspike.bridge.adjoint import CanonicalLIF, step_propagators
 from gpuspike.bridge.errors import RingBufferOverflow
 
-#: Bisection steps: the crossing time is found to dt * 2**-BISECTIONS.
-BISECTIONS = 30
+#: Most safeguarded Newton steps for the crossing time; the iteration stops earlier once
+#: every entry has converged (typically after 4-6 steps; bisections need <= 55).
+MAX_STEPS = 80
 
 
 @dataclass
@@ -61,10 +66,20 @@ class SpikeRing:
         """Record a spike of every ``(b, i)`` where ``spiked`` is true, at ``step``, with the
         state ``(u0, j0)`` at the start of that step.
 
-        A dense masked write (gather, select, scatter over all ``(b, i)``) rather than an
-        index list: no device-to-host synchronisation, so a step loop can be captured.
+        On the GPU a dense masked write (gather, select, scatter over all ``(b, i)``) rather
+        than an index list: no device-to-host synchronisation, so a step loop can be
+        captured. On the CPU an index list of the spikes (few per step) is cheaper.
         """
         batch, size, cap = self.step.shape
+        if xp.__name__ == "numpy":
+            b, i = xp.nonzero(spiked)
+            if b.size:
+                k = xp.minimum(self.count[b, i], cap - 1)
+                self.step[b, i, k] = step
+                self.u0[b, i, k] = u0[b, i]
+                self.j0[b, i, k] = j0[b, i]
+                self.count[b, i] += 1
+            return
         k = xp.minimum(self.count, cap - 1)
         flat = (xp.arange(batch * size, dtype=xp.int64).reshape(batch, size) * cap + k)
         for store, value in ((self.step, step), (self.u0, u0), (self.j0, j0)):
@@ -86,14 +101,8 @@ class SpikeRing:
             raise ValueError(f"crossing must be 'interpolated' or 'sample', not {crossing!r}")
         used = xp.arange(self.capacity)[None, None, :] < self.count[..., None]
         u0, j0 = self.u0[used], self.j0[used]
-        lo = xp.zeros_like(u0)
-        hi = xp.full_like(u0, dt)
-        for _ in range(BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            above = _voltage(xp, neuron, u0, j0, mid) >= neuron.theta
-            hi = xp.where(above, mid, hi)
-            lo = xp.where(above, lo, mid)
-        self.u0[used] = j0 * xp.exp(-hi / neuron.tau_s) - neuron.theta
+        s = crossing_lag(xp, neuron, u0, j0, dt)
+        self.u0[used] = j0 * xp.exp(-s / neuron.tau_s) - neuron.theta
         self.i_minus_v = self.u0
 
     def check(self) -> None:
@@ -113,12 +122,52 @@ class SpikeRing:
 
     def spikes_at(self, xp: ModuleType, ptr: Any, step: int) -> tuple[Any, Any]:
         """``(spiked, i_minus_v)`` of the spikes at ``step``; advances ``ptr`` past them."""
-        safe = xp.maximum(ptr, 0)[..., None]
-        at = xp.take_along_axis(self.step, safe, axis=2)[..., 0]
+        batch, size, cap = self.step.shape
+        flat = xp.maximum(ptr, 0)
+        flat += xp.arange(0, batch * size * cap, cap, dtype=flat.dtype).reshape(batch, size)
+        at = self.step.reshape(-1)[flat]
         spiked = (ptr >= 0) & (at == step)
-        imv = xp.take_along_axis(self.i_minus_v, safe, axis=2)[..., 0]  # after finish()
+        imv = self.i_minus_v.reshape(-1)[flat]  # after finish()
         ptr -= spiked.astype(ptr.dtype)
         return spiked, imv
+
+
+def crossing_lag(xp: ModuleType, neuron: CanonicalLIF, u0: Any, j0: Any, dt: float) -> Any:
+    """The lag ``s*`` in ``[0, dt]`` where ``u(s) = theta`` (module docstring), per entry.
+
+    Needs ``u(0) = u0 < theta <= u(dt)``; safeguarded Newton on the bracket ``[lo, hi]``.
+    """
+    theta = neuron.theta
+    lo = xp.zeros_like(u0)
+    hi = xp.full_like(u0, dt)
+    f_lo = u0 - theta
+    f_hi = _voltage(xp, neuron, u0, j0, hi) - theta
+    gap = f_hi - f_lo
+    s = xp.where(gap > 0, -f_lo / xp.where(gap > 0, gap, 1.0), 0.5) * dt   # secant start
+    s = xp.clip(s, 0.0, dt)
+    # Newton's error after a step of size delta is O(delta^2): an entry is done once an
+    # accepted Newton step is below sqrt(eps) dt or its bracket below 4 eps dt; later steps
+    # work on the open entries only.
+    eps = float(xp.finfo(u0.dtype).eps)
+    tol, width = eps**0.5 * dt, 4.0 * eps * dt
+    active = xp.arange(s.size)
+    for _ in range(MAX_STEPS):
+        if active.size == 0:
+            break
+        sa, la, ha, ua, ja = s[active], lo[active], hi[active], u0[active], j0[active]
+        u = _voltage(xp, neuron, ua, ja, sa)
+        f = u - theta
+        above = f >= 0
+        ha = xp.where(above, sa, ha)
+        la = xp.where(above, la, sa)
+        slope = (ja * xp.exp(-sa / neuron.tau_s) - u) / neuron.tau_m
+        newton = sa - f / xp.where(slope > 0, slope, 1.0)
+        # rtsafe's rule: Newton only inside the bracket and while it shrinks fast enough
+        ok = (slope > 0) & (newton > la) & (newton < ha) & (2.0 * xp.abs(newton - sa) <= ha - la)
+        new = xp.where(ok, newton, 0.5 * (la + ha))
+        s[active], lo[active], hi[active] = new, la, ha
+        active = active[~(ok & (xp.abs(new - sa) <= tol)) & (ha - la > width)]
+    return s
 
 
 def _voltage(xp: ModuleType, neuron: CanonicalLIF, u0: Any, j0: Any, s: Any) -> Any:
