@@ -36,12 +36,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "mnist5k": dict(dt=1e-3, duration=20e-3, hidden=128, recurrent=False, batch_size=32,
                     lr=1e-2, lr_decay=0.95, epochs=30, loss="avg_ce", max_spikes=20,
                     init_in=(0.078, 0.045), init_rec=(0.0, 0.02), init_out=(0.2, 0.37),
-                    reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, n_out=10, clip=0.0),
+                    reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, augment_blend=0,
+                    n_out=10, clip=0.0),
     "shd": dict(dt=1e-3, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
                 lr_decay=1.0, epochs=100, loss="exp_avg_ce", max_spikes=1500,
                 init_in=(0.03, 0.01), init_rec=(0.0, 0.02), init_out=(0.0, 0.03),
-                reg=5e-5, reg_nu=14.0, lift=0.002, augment_shift=0, n_out=None,
-                clip=90.0),
+                reg=5e-5, reg_nu=14.0, lift=0.002, augment_shift=0, augment_blend=0,
+                n_out=None, clip=90.0),
 }
 #: Options whose change makes a checkpoint unusable.
 SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels")
@@ -126,20 +127,20 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     if cfg["augment_shift"]:
         augment = step(channel_shift, n_channels=train_ds.n_channels,
                        max_shift=int(cfg["augment_shift"]))
+    val = None
+    if float(cfg["val_fraction"]) > 0:
+        train_ds, val_ds = _split_validation(train_ds, float(cfg["val_fraction"]),
+                                             int(cfg["seed"]))
+        val = BatchLoader(val_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
+                          n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
+    if int(cfg["augment_blend"] or 0) > 0:
+        train_ds = with_blends(train_ds, int(cfg["augment_blend"]), int(cfg["seed"]),
+                               n_steps * dt)
     loader = BatchLoader(train_ds, batch_size=int(cfg["batch_size"]), dt=dt, n_steps=n_steps,
                          xp=model.xp, dtype=model.dtype, seed=int(cfg["seed"]),
                          augment=augment)
     test = BatchLoader(test_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
                        n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
-    val = None
-    if float(cfg["val_fraction"]) > 0:
-        train_ds, val_ds = _split_validation(train_ds, float(cfg["val_fraction"]),
-                                             int(cfg["seed"]))
-        loader = BatchLoader(train_ds, batch_size=int(cfg["batch_size"]), dt=dt,
-                             n_steps=n_steps, xp=model.xp, dtype=model.dtype,
-                             seed=int(cfg["seed"]), augment=augment)
-        val = BatchLoader(val_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
-                          n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
     clip = AutoClip(float(cfg["clip"])) if float(cfg["clip"] or 0) > 0 else None
     schedule = ExponentialDecay(float(cfg["lr_decay"]))
     if cfg["ease_in"]:
@@ -168,6 +169,21 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         "engine": backend.name, "spikes_per_neuron": last.get("spikes_per_neuron"),
         "config": {k: v for k, v in cfg.items() if k not in ("progress",)},
     }
+
+
+def with_blends(train, n_new: int, seed: int, duration: float):
+    """``train`` followed by ``n_new`` blends of same-class pairs of it (centre-of-mass
+    aligned, :func:`gpuspike.datasets.augment.blend_same_class`), drawn once from ``seed``
+    (a fixed set, so a resumed run trains on the same examples)."""
+    from gpuspike.datasets.augment import blend_same_class
+    from gpuspike.datasets.events import SpikeDataset
+
+    extra = blend_same_class(train, n_new, np.random.default_rng([seed, 0xB1E7D]), duration)
+    files = train.files + extra.files if train.files and extra.files else []
+    return SpikeDataset(train.times + extra.times, train.units + extra.units,
+                        np.concatenate([train.labels, extra.labels]),
+                        np.concatenate([train.speakers, extra.speakers]), train.n_channels,
+                        keys=list(train.keys), files=files)
 
 
 def _split_validation(dataset, fraction: float, seed: int):
@@ -230,6 +246,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="AutoClip percentile of each tensor's gradient-norm history "
                         "(0: off; default 90 for shd, 0 for mnist)")
     p.add_argument("--augment-shift", type=int, help="random channel shift (+-channels)")
+    p.add_argument("--augment-blend", type=int,
+                   help="add this many blends of same-class training pairs (drawn once)")
     p.add_argument("--dtype", choices=("float32", "float64"))
     p.add_argument("--ease-in", action="store_true", default=None,
                    help="learning rate from 1e-3 x lr up by 5 %% per batch (mlGeNN)")

@@ -110,3 +110,29 @@ def test_pooled_channels_still_separate_the_classes(files, tmp_path):
 
     ckpt = load_checkpoint(tmp_path / "ck")
     assert ckpt.model_state["in->hidden.w"].shape == (12, 6)
+
+
+def test_blends_are_same_class_drawn_once_from_the_training_part(files):
+    """with_blends appends n same-class blends, identical for a seed (so a resumed run sees
+    the same set); run_training with blends and a validation split still separates the
+    classes."""
+    from gpuspike.datasets.shd import read_shd
+    from gpuspike.training_cli import with_blends
+
+    train, test = files
+    ds = read_shd(train)
+    a, b = with_blends(ds, 30, 4, 0.1), with_blends(ds, 30, 4, 0.1)
+    assert len(a.labels) == len(ds.labels) + 30
+    extra = slice(len(ds.labels), None)
+    assert all(np.array_equal(x, y) for x, y in zip(a.times[extra], b.times[extra]))
+    assert not all(np.array_equal(x, y) for x, y in
+                   zip(a.times[extra], with_blends(ds, 30, 5, 0.1).times[extra]))
+    for t, u, c in zip(a.times[extra], a.units[extra], a.labels[extra]):
+        # class 0 lives on channels 0-7 early, class 1 on 12-19 late: a blend of two
+        # same-class samples keeps most of its events in that class's band
+        band = (u >= 12) & (u < 20) if c == 1 else (u < 8)
+        assert band.mean() >= 0.5 and np.all(t < 0.1)
+    r = run_training(dict(SMALL, train=str(train), test=str(test), augment_blend=40,
+                          val_fraction=0.25))
+    assert r["test_acc"] >= 0.9
+    assert r["config"]["augment_blend"] == 40
