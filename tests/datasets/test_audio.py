@@ -69,6 +69,28 @@ def test_lif_constant_drive_rate() -> None:
     assert len(lif_encode(np.full((3, 100), 0.99), 1e-3, 5e-3)[0]) == 0
 
 
+def test_adaptive_threshold_rate_matches_the_periodic_fixed_point() -> None:
+    """Constant drive I with threshold 1 + A, A decaying by r = exp(-dt/tau_a) per step and
+    jumping by J at each spike: the first spike comes as in the plain LIF (4th step for
+    I = 2, a = 0.2), then intervals lengthen. A periodic orbit of n steps has the threshold
+    excess A_pre = J r^n / (1 - r^n) just before each spike, so it exists iff
+    I (1 - (1 - a)^n) > 1 + A_pre(n); with n* the smallest such n, the step grid locks into
+    a mix of n* - 1 and n* step intervals (mean between them)."""
+    drive, a, jump, tau_a = 2.0, 0.2, 0.25, 20e-3
+    times, _ = lif_encode(np.full((1, 3000), drive), 1e-3, 5e-3, jump, tau_a)
+    isi = np.rint(np.diff(times) / 1e-3).astype(int)
+    r = np.exp(-1e-3 / tau_a)
+    period = next(n for n in range(1, 1000)
+                  if drive * (1 - (1 - a) ** n) > 1 + jump * r**n / (1 - r**n))
+    assert round(times[0] / 1e-3 - 0.5) + 1 == 4        # spike at step index 3 = 4th update
+    assert isi[0] > 4 and period > 5
+    assert set(isi[-300:].tolist()) <= {period - 1, period}
+    assert period - 1 < isi[-300:].mean() < period
+    # without adaptation the same drive keeps its 4-step interval
+    plain, _ = lif_encode(np.full((1, 3000), drive), 1e-3, 5e-3)
+    assert len(plain) == 750 and len(times) < len(plain) * 4 / (period - 1)
+
+
 def test_box_envelope_integer_and_fractional() -> None:
     r = np.arange(20, dtype=np.float64)[None, :]
     np.testing.assert_allclose(box_envelope(r, 1000.0, 4e-3), [[1.5, 5.5, 9.5, 13.5, 17.5]])
