@@ -37,12 +37,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     lr=1e-2, lr_decay=0.95, epochs=30, loss="avg_ce", max_spikes=20,
                     init_in=(0.078, 0.045), init_rec=(0.0, 0.02), init_out=(0.2, 0.37),
                     reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, augment_blend=0,
-                    n_out=10, clip=0.0),
+                    augment_time_scale=0.0, n_out=10, clip=0.0),
     "shd": dict(dt=1e-3, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
                 lr_decay=1.0, epochs=100, loss="exp_avg_ce", max_spikes=1500,
                 init_in=(0.03, 0.01), init_rec=(0.0, 0.02), init_out=(0.0, 0.03),
                 reg=5e-5, reg_nu=14.0, lift=0.002, augment_shift=0, augment_blend=0,
-                n_out=None, clip=90.0),
+                augment_time_scale=0.0, n_out=None, clip=90.0),
 }
 #: Options whose change makes a checkpoint unusable.
 SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels")
@@ -91,7 +91,7 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
 def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     """Train as configured and return the metrics (see the module docstring)."""
     from gpuspike.bridge.training_ir import LossSpec
-    from gpuspike.datasets.augment import channel_shift, step
+    from gpuspike.datasets.augment import Compose, channel_shift, step, time_scale
     from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
     from gpuspike.engine.eventprop.network import EventPropNetwork
     from gpuspike.engine.training.clipping import AutoClip
@@ -123,10 +123,17 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     model = EventPropNetwork(ir, initial_params(ir, init, seed=int(cfg["seed"])),
                              engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
                              lift=float(cfg["lift"]))
-    augment = None
+    steps = []
     if cfg["augment_shift"]:
-        augment = step(channel_shift, n_channels=train_ds.n_channels,
-                       max_shift=int(cfg["augment_shift"]))
+        steps.append(step(channel_shift, n_channels=train_ds.n_channels,
+                          max_shift=int(cfg["augment_shift"])))
+    if float(cfg["augment_time_scale"] or 0) > 0:
+        x = float(cfg["augment_time_scale"])
+        if not 0 < x < 1:
+            raise ModelError(f"augment_time_scale must lie in (0, 1), got {x}: time is "
+                             "scaled by a factor drawn from [1 - x, 1 + x]")
+        steps.append(step(time_scale, low=1.0 - x, high=1.0 + x, duration=n_steps * dt))
+    augment = None if not steps else steps[0] if len(steps) == 1 else Compose(tuple(steps))
     val = None
     if float(cfg["val_fraction"]) > 0:
         train_ds, val_ds = _split_validation(train_ds, float(cfg["val_fraction"]),
@@ -246,6 +253,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="AutoClip percentile of each tensor's gradient-norm history "
                         "(0: off; default 90 for shd, 0 for mnist)")
     p.add_argument("--augment-shift", type=int, help="random channel shift (+-channels)")
+    p.add_argument("--augment-time-scale", type=float,
+                   help="scale each example's time by a factor from [1 - X, 1 + X] per epoch")
     p.add_argument("--augment-blend", type=int,
                    help="add this many blends of same-class training pairs (drawn once)")
     p.add_argument("--dtype", choices=("float32", "float64"))

@@ -136,3 +136,32 @@ def test_blends_are_same_class_drawn_once_from_the_training_part(files):
                           val_fraction=0.25))
     assert r["test_acc"] >= 0.9
     assert r["config"]["augment_blend"] == 40
+
+
+def test_time_scale_and_shift_compose_and_bad_factor_is_named(files, monkeypatch):
+    """Both augmentations on: every training example of every epoch goes through the shift
+    and then the time scaling with factors in [0.9, 1.1]; the classes still separate; a
+    factor outside (0, 1) is refused with the option's name."""
+    import gpuspike.datasets.augment as augment
+
+    calls = []
+    real_scale, real_shift = augment.time_scale, augment.channel_shift
+
+    def scale(times, units, rng, **kw):
+        calls.append(("scale", kw["low"], kw["high"]))
+        return real_scale(times, units, rng, **kw)
+
+    def shift(times, units, rng, **kw):
+        calls.append(("shift", kw["max_shift"]))
+        return real_shift(times, units, rng, **kw)
+
+    monkeypatch.setattr(augment, "time_scale", scale)
+    monkeypatch.setattr(augment, "channel_shift", shift)
+    train, test = files
+    r = run_training(dict(SMALL, train=str(train), test=str(test), augment_shift=1,
+                          augment_time_scale=0.1))
+    assert r["test_acc"] >= 0.9
+    assert calls[:2] == [("shift", 1), ("scale", 0.9, 1.1)]
+    assert len(calls) == 2 * 60 * SMALL["epochs"]
+    with pytest.raises(ModelError, match="augment_time_scale"):
+        run_training(dict(SMALL, train=str(train), test=str(test), augment_time_scale=1.5))
