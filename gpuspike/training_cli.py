@@ -37,12 +37,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     lr=1e-2, lr_decay=0.95, epochs=30, loss="avg_ce", max_spikes=20,
                     init_in=(0.078, 0.045), init_rec=(0.0, 0.02), init_out=(0.2, 0.37),
                     reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, augment_blend=0,
-                    augment_time_scale=0.0, n_out=10, clip=0.0),
+                    augment_time_scale=0.0, align_onset=None, n_out=10, clip=0.0),
     "shd": dict(dt=1e-3, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
                 lr_decay=1.0, epochs=100, loss="exp_avg_ce", max_spikes=1500,
                 init_in=(0.03, 0.01), init_rec=(0.0, 0.02), init_out=(0.0, 0.03),
                 reg=5e-5, reg_nu=14.0, lift=0.002, augment_shift=0, augment_blend=0,
-                augment_time_scale=0.0, n_out=None, clip=90.0),
+                augment_time_scale=0.0, align_onset=None, n_out=None, clip=90.0),
 }
 #: Options whose change makes a checkpoint unusable.
 SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels")
@@ -105,6 +105,9 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     if int(cfg["pool_channels"]) > 1:
         k = int(cfg["pool_channels"])
         train_ds, test_ds = train_ds.pool_channels(k), test_ds.pool_channels(k)
+    if cfg["align_onset"] is not None:
+        q = float(cfg["align_onset"])
+        train_ds, test_ds = train_ds.align_onset(q), test_ds.align_onset(q)
     dt = float(cfg["dt"])
     duration = cfg["duration"]
     if duration is None:
@@ -253,6 +256,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="AutoClip percentile of each tensor's gradient-norm history "
                         "(0: off; default 90 for shd, 0 for mnist)")
     p.add_argument("--augment-shift", type=int, help="random channel shift (+-channels)")
+    p.add_argument("--align-onset", type=float, metavar="Q",
+                   help="move every sample (train and test) so that the Q-quantile of its "
+                        "spike times lies at 10 ms (a voice-activity trigger; e.g. 0.05)")
     p.add_argument("--augment-time-scale", type=float,
                    help="scale each example's time by a factor from [1 - X, 1 + X] per epoch")
     p.add_argument("--augment-blend", type=int,

@@ -97,3 +97,29 @@ def test_pool_channels_sums_neighbouring_channels(k) -> None:
 def test_pool_channels_refuses_zero() -> None:
     with pytest.raises(ValueError, match=">= 1"):
         _dataset().pool_channels(0)
+
+
+def test_align_onset_moves_each_sample_to_its_quantile():
+    from gpuspike.datasets.events import SpikeDataset
+
+    t1 = np.array([0.100, 0.110, 0.120, 0.130, 0.500], np.float32)
+    t2 = np.array([0.020, 0.300, 0.310], np.float64)
+    ds = SpikeDataset([t1, t2, np.zeros(0, np.float32)],
+                      [np.arange(5), np.array([3, 1, 2]), np.zeros(0, np.int64)],
+                      np.array([0, 1, 2]), np.array([0, 0, 1]), 8)
+    first = ds.align_onset(0.0, margin=0.01)
+    np.testing.assert_allclose(first.times[0], t1 - 0.100 + 0.01, atol=1e-7)
+    np.testing.assert_allclose(first.times[1], t2 - 0.020 + 0.01)
+    assert first.times[0].dtype == np.float32 and len(first.times[2]) == 0
+    # quantile 0.5 of t2 is 0.300: the spike at 0.020 would land at -0.27 and is dropped
+    half = ds.align_onset(0.5, margin=0.01)
+    np.testing.assert_allclose(half.times[1], [0.010, 0.020])
+    assert half.units[1].tolist() == [1, 2]
+    # median of t1 is 0.120: 0.100 -> -0.010 (dropped), the rest move by -0.110
+    np.testing.assert_allclose(half.times[0], [0.0, 0.010, 0.020, 0.390], atol=1e-7)
+    assert half.units[0].tolist() == [1, 2, 3, 4]
+    assert half.labels.tolist() == [0, 1, 2] and half.n_channels == 8
+    with pytest.raises(ValueError, match="quantile"):
+        ds.align_onset(1.0)
+    with pytest.raises(ValueError, match="margin"):
+        ds.align_onset(0.1, margin=-1)
