@@ -48,6 +48,10 @@ def main() -> None:
     p.add_argument("--blend", type=int, default=0, help="blended extra training examples")
     p.add_argument("--shift", type=int, default=0,
                    help="random channel shift (+- pooled channels) per example and epoch")
+    p.add_argument("--align-onset", type=float, default=None, metavar="Q",
+                   help="move each sample's Q-quantile spike time to 10 ms (LOSO: 0.05)")
+    p.add_argument("--time-scale", type=float, default=0.0,
+                   help="random time scaling by U[1-X, 1+X] per example and epoch")
     p.add_argument("--pool", type=int, default=5, help="merge each K neighbouring channels")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--dt", type=float, default=5e-3)
@@ -80,6 +84,7 @@ def main() -> None:
         lr=args.lr, lr_decay=args.lr_decay, engine=args.engine, pool_channels=args.pool,
         init_in=(0.01, 0.01),  # pooled inputs fire ~5x as often: a 5x smaller mean
         seed=args.seed, augment_shift=args.shift, augment_blend=args.blend,
+        augment_time_scale=args.time_scale, align_onset=args.align_onset,
         plots=str(work / "plots"),
         checkpoint=str(work / "checkpoint"), resume=True))
     print(json.dumps({"task": "fsdd", "split": "official" if args.loso_speaker is None
