@@ -14,15 +14,16 @@ The seed's pipeline on the Free Spoken Digit Dataset (3000 recordings, 6 speaker
    ``gpuspike train``);
 5. print one JSON line with the test accuracy.
 
-Measured on 2 CPU cores (NumPy engine), official split, the defaults below without blends
-or shift: 85.7 % test after 40 epochs (~30 s per epoch on a free machine); see README.
+Measured on 2 CPU cores (NumPy engine), official split, the defaults below (no blends, no
+shift, encoder v2): 97.0 % test after 90 epochs (~17-20 s per epoch on one core; 94.3 %
+after 60); see README and benchmarks/RESULTS.md.
 
 The same training runs on the real SHD with
 ``gpuspike train --dataset shd --train shd_train.h5 --test shd_test.h5``, and the LOSO sweep
 over all 6 speakers with ``gpuspike sweep examples/sweeps/loso_fsdd.toml``.
 
     python examples/datasets/train_fsdd.py --recordings ../shared/data/fsdd/recordings \
-        --epochs 40
+        --epochs 90
 """
 
 from __future__ import annotations
@@ -53,13 +54,13 @@ def main() -> None:
     p.add_argument("--time-scale", type=float, default=0.0,
                    help="random time scaling by U[1-X, 1+X] per example and epoch")
     p.add_argument("--pool", type=int, default=5, help="merge each K neighbouring channels")
-    p.add_argument("--epochs", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=90)
     p.add_argument("--dt", type=float, default=5e-3)
     p.add_argument("--duration", type=float, default=0.6,
                    help="trial length in s (FSDD: 98 %% of the recordings are shorter)")
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--lr-decay", type=float, default=1.0, help="learning-rate factor per epoch")
+    p.add_argument("--lr-decay", type=float, default=0.98, help="learning-rate factor per epoch")
     p.add_argument("--engine", default="auto")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
