@@ -84,6 +84,14 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
                resume=False, progress=True, plots=None, train=None, test=None, pool_channels=1,
                loso_speaker=None, mnist_path=None, dtype="float32", ease_in=False,
                val_fraction=0.0, early_stopping=None)
+    unknown = sorted(set(options) - set(cfg) - {"config"})
+    if unknown:
+        import difflib
+
+        hints = [f"{k!r}" + (f" (did you mean {m[0]!r}?)" if (m := difflib.get_close_matches(
+            k, list(cfg), n=1)) else "") for k in unknown]
+        raise ModelError(f"unknown training option(s) {', '.join(hints)}; the options are "
+                         f"those of `gpuspike train --help` with '_' for '-'")
     cfg.update({k: v for k, v in options.items() if v is not None})
     return cfg
 

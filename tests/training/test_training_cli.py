@@ -165,3 +165,9 @@ def test_time_scale_and_shift_compose_and_bad_factor_is_named(files, monkeypatch
     assert len(calls) == 2 * 60 * SMALL["epochs"]
     with pytest.raises(ModelError, match="augment_time_scale"):
         run_training(dict(SMALL, train=str(train), test=str(test), augment_time_scale=1.5))
+
+
+def test_a_misspelt_option_is_an_error_naming_the_likely_one(files):
+    train, test = files
+    with pytest.raises(ModelError, match=r"'augment_shfit' \(did you mean 'augment_shift'\?\)"):
+        run_training(dict(SMALL, train=str(train), test=str(test), augment_shfit=2))
