@@ -57,7 +57,13 @@ if "devices.gpuspike.runtime_fallback" not in prefs:
         engine=BrianPreference(
             default="auto",
             docs="Engine of the simulation loop: 'auto' (CuPy where a GPU is usable, else "
-                 "NumPy), 'cupy' or 'numpy'.",
+                 "compiled C++ where a compiler works, else NumPy), 'cupy', 'cpp' or "
+                 "'numpy'.",
+        ),
+        threads=BrianPreference(
+            default=0,
+            docs="OpenMP threads of the 'cpp' engine (0: $GPUSPIKE_THREADS, else every "
+                 "core).",
         ),
         chunk_steps=BrianPreference(
             default=1000,
@@ -300,7 +306,8 @@ class GpuspikeDevice(RuntimeDevice):
 
         net_ir = dataclasses.replace(net_ir, seed=seed)
         sim = Simulation(net_ir, engine=prefs["devices.gpuspike.engine"],
-                         chunk_steps=int(prefs["devices.gpuspike.chunk_steps"]))
+                         chunk_steps=int(prefs["devices.gpuspike.chunk_steps"]),
+                         threads=int(prefs["devices.gpuspike.threads"]) or None)
         self.builds += 1
         cached = _Cached(weakref.ref(net), key, sim, binding)
         if id(net) in self._cache:

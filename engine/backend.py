@@ -1,9 +1,10 @@
-"""Engine choice: CuPy on a usable CUDA device, NumPy otherwise.
+"""Engine choice: CuPy on a usable CUDA device, else compiled C++, else NumPy.
 
-``auto`` tries CuPy (importable, at least one device, a tiny kernel runs) and falls back to
-NumPy; the choice is logged once per process on the ``gpuspike`` logger. ``cupy`` asked
-for where it cannot run raises :class:`~gpuspike.bridge.errors.EngineUnavailable` with the
-reason and the way out.
+``auto`` tries CuPy (importable, at least one device, a tiny kernel runs), then the C++
+target (a compiler that builds a probe, :mod:`.cpp_build`), and falls back to NumPy; the
+choice and the reason are logged once per process on the ``gpuspike`` logger. ``cupy`` or
+``cpp`` asked for where it cannot run raises
+:class:`~gpuspike.bridge.errors.EngineUnavailable` with the reason and the way out.
 """
 
 from __future__ import annotations
@@ -24,15 +25,15 @@ if not logger.handlers:
     logger.setLevel(logging.INFO)
     logger.propagate = False
 
-ENGINES = ("auto", "numpy", "cupy")
+ENGINES = ("auto", "numpy", "cpp", "cupy")
 
 
 @dataclass(frozen=True)
 class Backend:
     """The array module an engine computes with, and a description for logs and results."""
 
-    name: str  # 'numpy' or 'cupy'
-    xp: ModuleType
+    name: str  # 'numpy', 'cpp' or 'cupy'
+    xp: ModuleType  # the array module of its arrays (NumPy for both CPU engines)
     device: str
 
     @property
@@ -64,10 +65,21 @@ def cuda_status() -> tuple[bool, str]:
 _announced: set[str] = set()
 
 
+def _cpp_backend() -> tuple[Backend | None, str]:
+    from .cpp_build import default_threads, find_compiler
+
+    comp = find_compiler()
+    if comp is None:
+        return None, "no working C++ compiler (g++/clang++ or $CXX)"
+    threads = default_threads() if comp.openmp else 1
+    return Backend("cpp", np, f"CPU ({comp.describe()}, {threads} threads)"), ""
+
+
 def select_backend(engine: str = "auto") -> Backend:
-    """The backend for ``engine`` in ``('auto', 'numpy', 'cupy')``."""
+    """The backend for ``engine`` in ``('auto', 'numpy', 'cpp', 'cupy')``."""
     if engine not in ENGINES:
         raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {ENGINES}")
+    why = ""
     if engine in ("auto", "cupy"):
         ok, what = cuda_status()
         if ok:
@@ -78,13 +90,24 @@ def select_backend(engine: str = "auto") -> Backend:
             raise EngineUnavailable(
                 f"engine='cupy' was asked for but {what}. Install CuPy for your CUDA version "
                 "(pip install 'gpuspike[gpu]' for CUDA 13, cupy-cuda12x for CUDA 12) on a "
-                "machine with an NVIDIA GPU, or use engine='numpy' / 'auto'."
+                "machine with an NVIDIA GPU, or use engine='cpp' / 'numpy' / 'auto'."
             )
         else:
-            backend = Backend("numpy", np, f"CPU (NumPy {np.__version__}; {what})")
+            cpp, no_cpp = _cpp_backend()
+            if cpp is not None:
+                backend, why = cpp, f"auto: {what}"
+            else:
+                backend = Backend("numpy", np, f"CPU (NumPy {np.__version__})")
+                why = f"auto: {what}; {no_cpp}"
+    elif engine == "cpp":
+        from .cpp_build import require_compiler
+
+        require_compiler()  # raises with what to install
+        backend, _ = _cpp_backend()
     else:
         backend = Backend("numpy", np, f"CPU (NumPy {np.__version__})")
     if backend.name not in _announced:
         _announced.add(backend.name)
-        logger.info("using the %s engine on %s", backend.name, backend.device)
+        logger.info("using the %s engine on %s%s", backend.name, backend.device,
+                    f" ({why})" if why else "")
     return backend

@@ -512,10 +512,11 @@ class NumpyKernelPrinter:
 
 
 class NumpyProgram:
-    """A compiled module of NumPy kernels for one plan."""
+    """A compiled module of NumPy kernels for one plan; ``run(n)`` steps it on ``arrays``."""
 
-    def __init__(self, plan: k.Plan) -> None:
+    def __init__(self, plan: k.Plan, arrays: dict | None = None) -> None:
         self.plan = plan
+        self.arrays = arrays
         printer = NumpyKernelPrinter(plan)
         self.source = printer.source()
         self.delay_arrays = printer.delay_arrays
@@ -528,3 +529,30 @@ class NumpyProgram:
         code = compile(self.source, f"<gpuspike numpy kernels {plan.name}>", "exec")
         exec(code, namespace)  # noqa: S102 - source printed by us from the kernel IR
         self.step_kernels = namespace["STEP_KERNELS"]
+
+    def run(self, n: int) -> None:
+        """``n`` steps: every kernel in order, then clear the next slot of every ring."""
+        A = self.arrays
+        kernels, rings, B = self.step_kernels, self.plan.ring_depths, self.plan.batch_size
+        s = int(A["__step"][0])
+        for _ in range(n):
+            A["__step"][0] = s
+            for fn in kernels:
+                fn(A, s)
+            s += 1
+            for r, depth in rings:
+                A[f"{r}_count"][(s % depth) * B:(s % depth + 1) * B] = 0
+        A["__step"][0] = s
+
+    def sync(self) -> None:
+        pass
+
+    def pull(self, name: str) -> None:
+        pass
+
+    def push(self, name: str) -> None:
+        pass
+
+    def array_written(self, name: str) -> None:
+        if name in self.delay_arrays:
+            self.delay_cache.clear()  # new delays: rebuild their delivery index

@@ -43,6 +43,7 @@ from gpuspike.bridge.passes import bake_parameters, common_subexpressions, is_si
 from . import endpoints
 from . import kernel_ir as k
 from .functions import used_functions
+from .shared_writes import commit_shared_writes
 
 T, I, J = sympy.Symbol("_t_"), sympy.Symbol("_i_"), sympy.Symbol("_j_")
 RANDOM_NAMES = ("rand", "randn", "binomial", "poisson")
@@ -466,6 +467,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
     arrays: list[k.ArrayDecl] = [
         k.ArrayDecl("__step", "int64", 1, role="runtime"),
         k.ArrayDecl("__origin", "int64", 1, role="runtime"),
+        # the seed as data, not text: networks that differ only in it share compiled code
+        k.ArrayDecl("__seed", "int64", 1, role="runtime"),
     ]
     multiple = {(grp, ev) for (grp, ev) in depths
                 if has_multiplicity(net.population(grp), ev)}
@@ -706,8 +709,9 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
             if mult:  # NEST: the synapse runs once, the receiver takes the weight k times
                 body = _scaled_accumulations(body, sympy.Symbol(k.MULT_LOCAL))
             if B > 1:
-                for name in w.written:
-                    if not s.variable(name).batched:
+                own = {v.name: v for v in s.variables}  # side writes (v_post) are the
+                for name in w.written:                   # groups' own, batched variables
+                    if name in own and not own[name].batched:
                         raise ModelError(
                             f"synapses {s.name!r}, pathway {pw.name!r}: `{name} = ...` writes a "
                             f"variable shared by all {B} batch entries; declare it batched"
@@ -759,6 +763,8 @@ def lower(net: ir.NetworkIR, conn: Mapping[str, ConnShape],
         kernels += sorted(phase_kernels[phase], key=lambda kern: kern.order)  # stable
     kernels = [k.rename_locals(kern, {name: f"{name}_gsu" for name, _ in kern.locals
                                       if name in k.RESERVED_NAMES}) for kern in kernels]
+    kernels, shadows = commit_shared_writes(kernels, arrays)
+    arrays += shadows
     return k.Plan(net.name, net.precision, B, net.dt, net.seed, tuple(arrays), tuple(kernels),
                   tuple((ring_name(g, e), d) for (g, e), d in depths.items()),
                   functions=used_functions(kernels, net.functions))

@@ -23,10 +23,9 @@ from . import cable, endpoints
 from . import connectivity as conn
 from . import kernel_ir as k
 from .backend import Backend, select_backend
-from .codegen_cuda import CudaKernelPrinter, kernel_arrays, launch_config
-from .codegen_numpy import NumpyProgram
 from .lower import ConnShape, array_name, has_multiplicity, lower, population_variables
 from .memory import allocate, dtype_of, evaluate_initializer
+from .programs import make_program
 
 
 @dataclass
@@ -68,14 +67,19 @@ class Simulation:
     ----------
     net : NetworkIR
         The network.
-    engine : {'auto', 'numpy', 'cupy'}
-        ``auto``: CuPy where a CUDA device is usable, else NumPy.
+    engine : {'auto', 'numpy', 'cpp', 'cupy'}
+        ``auto``: CuPy where a CUDA device is usable, else C++ where a compiler works,
+        else NumPy.
     chunk_steps : int
         Steps per chunk (CUDA graph length and monitor buffer length).
+    use_graphs : bool
+        CuPy: replay chunks as CUDA graphs.
+    threads : int, optional
+        C++: OpenMP threads (default ``$GPUSPIKE_THREADS``, else every core).
     """
 
     def __init__(self, net: ir.NetworkIR, engine: str = "auto", chunk_steps: int = 250,
-                 use_graphs: bool = True) -> None:
+                 use_graphs: bool = True, threads: int | None = None) -> None:
         t0 = time.perf_counter()
         self.net = net
         self.backend: Backend = select_backend(engine)
@@ -83,7 +87,7 @@ class Simulation:
         self.step = 0
         self.B = net.batch_size
         self.use_graphs = use_graphs
-        self._graphs: dict[int, Any] = {}
+        self.threads = threads
         self.timings: dict[str, float] = {}
         self._check_names()
         validate(net)
@@ -101,6 +105,8 @@ class Simulation:
                                                 schedules.items()},
                                   monitor_capacity=self._capacity)
         self.arrays = allocate(self.plan, self.xp)
+        self.arrays["__seed"][...] = np.array(net.seed & 0xFFFFFFFFFFFFFFFF,
+                                              dtype=np.uint64).view(np.int64)
         self._init_state(shapes)
         self._fill_connectivity(shapes, colmaps)
         self._fill_inputs(schedules)
@@ -331,25 +337,9 @@ class Simulation:
                     arr[padded] = vals
 
     def _compile(self) -> None:
-        if self.backend.name == "numpy":
-            self.program = NumpyProgram(self.plan)
-            self.source = self.program.source
-            return
-        cp = self.xp
-        self.source = CudaKernelPrinter(self.plan).source()
-        self.module = cp.RawModule(code=self.source, options=("--std=c++17",))
-        self._launches = []
-        for kern in self.plan.step_kernels:
-            fn = self.module.get_function(f"k_{kern.name}")
-            args = tuple(self.arrays[n] for n in kernel_arrays(kern)) + (
-                self.arrays["__step"], self.arrays["__origin"])
-            grid, block = launch_config(kern, self.B)
-            self._launches.append((fn, grid, block, args))
-        adv = self.module.get_function("gs_advance")
-        adv_args = (self.arrays["__step"],) + tuple(
-            self.arrays[f"{r}_count"] for r, _ in self.plan.ring_depths)
-        self._launches.append((adv, (1, 1, 1), (min(self.B, 1024), 1, 1), adv_args))
-        self.stream = cp.cuda.Stream(non_blocking=True)
+        self.program = make_program(self.backend, self.plan, self.arrays,
+                                    threads=self.threads, use_graphs=self.use_graphs)
+        self.source = self.program.source
 
     # ------------------------------------------------------------------ running
     def run(self, steps: int | None = None, *, duration: float | None = None) -> None:
@@ -364,52 +354,16 @@ class Simulation:
             n = min(self.chunk_steps, steps - done)
             self._run_chunk(n)
             done += n
-        if self.backend.is_gpu:
-            self.stream.synchronize()
+        self.program.sync()
         self.timings["last_run_s"] = time.perf_counter() - t0
 
     def _run_chunk(self, n: int) -> None:
         origin = self.step
         self.arrays["__origin"][...] = origin
         self._clear_monitor_buffers()
-        if self.backend.name == "numpy":
-            A = self.arrays
-            kernels = self.program.step_kernels
-            rings = self.plan.ring_depths
-            B = self.B
-            for _ in range(n):
-                s = self.step
-                A["__step"][0] = s
-                for fn in kernels:
-                    fn(A, s)
-                s += 1
-                for r, depth in rings:
-                    A[f"{r}_count"][(s % depth) * B:(s % depth + 1) * B] = 0
-                self.step = s
-            A["__step"][0] = self.step
-        else:
-            self._run_chunk_gpu(n)
-            self.step += n
+        self.program.run(n)
+        self.step += n
         self._pull_monitors(origin, n)
-
-    def _run_chunk_gpu(self, n: int) -> None:
-        cp = self.xp
-        cp.cuda.get_current_stream().synchronize()
-        with self.stream:
-            if not self.use_graphs:
-                for _ in range(n):
-                    for fn, grid, block, args in self._launches:
-                        fn(grid, block, args)
-                return
-            graph = self._graphs.get(n)
-            if graph is None:
-                self.stream.begin_capture()
-                for _ in range(n):
-                    for fn, grid, block, args in self._launches:
-                        fn(grid, block, args)
-                graph = self.stream.end_capture()
-                self._graphs[n] = graph
-            graph.launch(self.stream)
 
     # ------------------------------------------------------------------ monitors
     def _clear_monitor_buffers(self) -> None:
@@ -418,8 +372,7 @@ class Simulation:
                 self.arrays[a.name][...] = 0
 
     def _pull_monitors(self, origin: int, n: int) -> None:
-        if self.backend.is_gpu:
-            self.stream.synchronize()
+        self.program.sync()
         dt, B = self.net.dt, self.B
         for m in self.net.monitors:
             rec = self._recorders[m.name]
@@ -445,10 +398,7 @@ class Simulation:
             elif isinstance(m, ir.EventMonitorIR) and not self._listed(m):
                 words = (pop.size + 31) // 32
                 bits = self._to_host(self.arrays[f"{m.name}__bits"]).reshape(B, -1, words)[:, :n]
-                flags = np.unpackbits(bits.view(np.uint8), axis=2, bitorder="little")
-                bb, rr, ii = np.nonzero(flags[:, :, :pop.size])
-                order = np.lexsort((ii, rr, bb))
-                bb, rr, ii = bb[order], rr[order], ii[order]
+                bb, rr, ii = _set_bits(bits)
                 if m.indices is not None:
                     keep = np.isin(ii, np.asarray(m.indices))
                     bb, rr, ii = bb[keep], rr[keep], ii[keep]
@@ -568,8 +518,7 @@ class Simulation:
     def set(self, owner: str, var: str, values: Any) -> None:
         """Overwrite a variable (broadcast like :meth:`get`'s shape)."""
         arr, is_syn = self._variable_array(owner, var)
-        if self.backend.name == "numpy" and array_name(owner, var) in self.program.delay_arrays:
-            self.program.delay_cache.clear()  # new delays: rebuild their delivery index
+        self.program.array_written(array_name(owner, var))
         vals = np.asarray(values)
         if is_syn:
             order = self.xp.asarray(self._user_order[owner])
@@ -589,6 +538,16 @@ class Simulation:
         width = self.shapes[synapses].max_row
         cols = self._to_host(self.arrays[array_name(synapses, "cols")])
         return (order // max(1, width)).astype(np.int64), cols[order].astype(np.int64)
+
+
+def _set_bits(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(batch, row, element) of every set bit of a (batch, rows, words) uint32 bitfield,
+    in that lexical order. Spikes are sparse: only the non-zero words are unpacked."""
+    bb, rr, ww = np.nonzero(bits)
+    words = np.ascontiguousarray(bits[bb, rr, ww], dtype="<u4")
+    flags = np.unpackbits(words.view(np.uint8).reshape(-1, 4), axis=1, bitorder="little")
+    kk, bit = np.nonzero(flags)
+    return bb[kk], rr[kk], ww[kk].astype(np.int64) * 32 + bit
 
 
 def dtype_name(d: str, precision: str) -> str:

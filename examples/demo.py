@@ -64,7 +64,7 @@ def text_raster(t: np.ndarray, i: np.ndarray, n: int, duration: float, rows: int
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--engine", default="auto", choices=("auto", "numpy", "cupy"))
+    ap.add_argument("--engine", default="auto", choices=("auto", "numpy", "cpp", "cupy"))
     ap.add_argument("--duration", type=float, default=1.0, help="simulated seconds")
     ap.add_argument("--neurons", type=int, default=4000)
     ap.add_argument("--precision", default="float64", choices=("float32", "float64"))

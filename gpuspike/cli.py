@@ -16,7 +16,7 @@ Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argpar
 
 
 def _info_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", default="auto", choices=("auto", "numpy", "cupy"))
+    p.add_argument("--engine", default="auto", choices=("auto", "numpy", "cpp", "cupy"))
 
 
 def _info(args: argparse.Namespace) -> int:

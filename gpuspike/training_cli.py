@@ -247,7 +247,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="merge each K neighbouring input channels into one (default 1)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
-    p.add_argument("--engine", choices=("auto", "numpy", "cupy"))
+    p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"))
     p.add_argument("--hidden", type=int)
     p.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--dt", type=float, help="time step in seconds (default 1e-3)")

@@ -15,8 +15,9 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
     ``min_delay`` and ``max_delay`` (ms) may be ``'auto'``: the shortest and longest delay of
     the projections made so far, as NEST computes them (``dt`` while there are none).
 
-    Extra parameters: ``engine`` ('auto', 'numpy' or 'cupy'), ``chunk_steps`` (steps per
-    engine chunk / CUDA graph), ``seed`` (the engine's random seed), ``max_delay`` (ms),
+    Extra parameters: ``engine`` ('auto', 'numpy', 'cpp' or 'cupy'), ``threads`` (OpenMP
+    threads of the 'cpp' engine; default ``$GPUSPIKE_THREADS`` or every core),
+    ``chunk_steps`` (steps per engine chunk / CUDA graph), ``seed`` (the engine's random seed), ``max_delay`` (ms),
     ``spike_precision`` ('on_grid', the default, or 'off_grid': spike-array sources then
     record their spike times exactly; every spike is still delivered on the time grid and
     the neurons stay on-grid models).
@@ -33,6 +34,7 @@ def setup(timestep=DEFAULT_TIMESTEP, min_delay=DEFAULT_MIN_DELAY, **extra_params
     state.max_delay = "auto" if max_delay == "auto" else float(max_delay)
     state.spike_precision = precision
     state.engine_name = extra_params.get("engine", "auto")
+    state.threads = extra_params.get("threads") or extra_params.get("threads_per_process")
     state.chunk_steps = int(extra_params.get("chunk_steps", 250))
     state.seed = int(extra_params.get("seed", extra_params.get("rng_seed", 0)) or 0)
     state.mpi_rank = 0

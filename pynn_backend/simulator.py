@@ -139,10 +139,9 @@ class State(common.control.BaseState):
     @property
     def host_poisson(self) -> bool:
         """Poisson sources as host-drawn schedules (the NumPy engine; see translate)."""
-        import importlib.util
+        from gpuspike.engine.backend import select_backend
 
-        return self.engine_name == "numpy" or (
-            self.engine_name == "auto" and importlib.util.find_spec("cupy") is None)
+        return select_backend(self.engine_name).name == "numpy"
 
     def prepare(self, steps: int = 0) -> None:
         """Build or rebuild the engine when needed (state carried over mid-run)."""
@@ -166,7 +165,8 @@ class State(common.control.BaseState):
         import io
 
         with contextlib.redirect_stdout(io.StringIO()):
-            sim = Simulation(net, engine=self.engine_name, chunk_steps=self.chunk_steps)
+            sim = Simulation(net, engine=self.engine_name, chunk_steps=self.chunk_steps,
+                             threads=getattr(self, "threads", None))
         sim.step = self.step
         sim.arrays["__step"][...] = self.step
         self.network = net

@@ -1,8 +1,8 @@
 """Shared fixtures: every feature test runs on every engine available here.
 
-``GPUSPIKE_TEST_ENGINES`` (comma-separated, e.g. ``numpy,cupy``) chooses the engines;
-by default NumPy always and CuPy where a CUDA device is usable (as GeNN parametrises its
-feature tests over backends).
+``GPUSPIKE_TEST_ENGINES`` (comma-separated, e.g. ``numpy,cpp,cupy``) chooses the engines;
+by default NumPy always, the compiled C++ target where a compiler works and CuPy where a
+CUDA device is usable (as GeNN parametrises its feature tests over backends).
 """
 
 from __future__ import annotations
@@ -11,13 +11,19 @@ import os
 
 import pytest
 from gpuspike.engine.backend import cuda_status
+from gpuspike.engine.cpp_build import find_compiler
 
 
 def available_engines() -> list[str]:
     asked = os.environ.get("GPUSPIKE_TEST_ENGINES")
     if asked:
         return [e.strip() for e in asked.split(",") if e.strip()]
-    return ["numpy", "cupy"] if cuda_status()[0] else ["numpy"]
+    engines = ["numpy"]
+    if find_compiler() is not None:
+        engines.append("cpp")
+    if cuda_status()[0]:
+        engines.append("cupy")
+    return engines
 
 
 ENGINES = available_engines()
@@ -27,6 +33,8 @@ ENGINES = available_engines()
 def engine(request) -> str:
     if request.param == "cupy" and not cuda_status()[0]:
         pytest.skip(f"no usable CUDA device: {cuda_status()[1]}")
+    if request.param == "cpp" and find_compiler() is None:
+        pytest.skip("no working C++ compiler")
     return request.param
 
 

@@ -55,7 +55,8 @@ class EventPropNetwork:
         Initial host arrays: ``"<proj>.w"`` for every projection, ``"<proj>.d"`` (same time
         unit as ``ir.dt``) for every projection with delays.
     engine : str or module
-        ``"auto"``, ``"numpy"``, ``"cupy"`` or an array module.
+        ``"auto"``, ``"numpy"``, ``"cpp"``, ``"cupy"`` or an array module (the CPU
+        engines train with NumPy array code until training is kernel IR: issue 13).
     dtype : numpy dtype
         Float type of states and parameters (float32 for speed, float64 for checks).
     lift : float

@@ -45,7 +45,7 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-2)
-    parser.add_argument("--engine", default="auto", choices=["auto", "numpy", "cupy"])
+    parser.add_argument("--engine", default="auto", choices=["auto", "numpy", "cpp", "cupy"])
     parser.add_argument("--digit", type=int, default=0, help="test example run in Brian2")
     args = parser.parse_args()
 

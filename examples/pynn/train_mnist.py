@@ -81,7 +81,7 @@ def main() -> None:
     ap.add_argument(
         "--quick", action="store_true", help="1 epoch on 1000 training digits, 200 test digits"
     )
-    ap.add_argument("--engine", default="auto", choices=("auto", "numpy", "cupy"))
+    ap.add_argument("--engine", default="auto", choices=("auto", "numpy", "cpp", "cupy"))
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--lr", type=float, default=1e-2)
     ap.add_argument("--lr-decay", type=float, default=0.95)
