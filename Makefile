@@ -48,22 +48,26 @@ $(PYNN_SCENARIOS)/__init__.py: | $(VENV)/.installed
 	tar -xzf .cache/pynn-$(PYNN_VERSION).tar.gz -C .cache
 	touch $@
 
-## Run the test suite (CuPy-engine tests are skipped where no GPU is usable; PyNN's own
-## scenarios included), then the CI subset of Brian2's own test suite on the device.
+## Run the test suite (every feature test and PyNN's own scenarios on every engine usable
+## here: NumPy, C++ where a compiler works, CuPy where a GPU is), then the CI subset of
+## Brian2's own test suite on the device, on both CPU engines.
 test: $(VENV)/.installed-test $(PYNN_SCENARIOS)/__init__.py
 	PYNN_SCENARIOS=$(PYNN_SCENARIOS) $(PY) -m pytest -n 2 --dist loadgroup -q $(PYTEST_ARGS)
-	$(PY) -m gpuspike.brian2_backend.suite --subset ci
+	$(PY) -m gpuspike.brian2_backend.suite --subset ci --engine numpy
+	$(PY) -m gpuspike.brian2_backend.suite --subset ci --engine cpp
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check bridge engine gpuspike brian2_backend tests benchmarks examples
 
-## Brian2's own test suite (standalone-compatible + multiple-runs tests) on the gpuspike device.
+## Brian2's own test suite (standalone-compatible + multiple-runs tests) on the gpuspike device
+## (`make brian2-suite ENGINE=cpp` for one engine; auto picks the best usable one).
 brian2-suite: $(VENV)/.installed-test
-	$(PY) -m gpuspike.brian2_backend.suite
+	$(PY) -m gpuspike.brian2_backend.suite --engine $(ENGINE)
 
-## CPU benchmarks (NumPy engine against Brian2's numpy target); JSON lines on stdout.
-bench: $(VENV)/.installed
-	$(PY) benchmarks/run_all.py
+## CPU benchmarks (gpuspike's engines against Brian2's runtime, cpp_standalone and NEST);
+## JSON lines with ratios on stdout.
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/run_all.py --engine $(ENGINE)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,13 +1,20 @@
-"""Brian2 scripts on several Brian2 devices in one invocation: numpy runtime,
-cpp_standalone (CPU), gpuspike, and Brian2CUDA (cuda_standalone) where it is installed.
+"""Brian2 scripts on several Brian2 devices in one invocation: the runtime (numpy and
+cython targets), cpp_standalone (CPU, N OpenMP threads), gpuspike (each engine, N threads
+for its C++ engine), and Brian2CUDA (cuda_standalone) where it is installed.
 
 Each (model, device) runs in its own subprocess (Brian2 devices cannot be switched back
-and forth in one process) and prints one JSON line; the driver prints them and a ratio
-line per model: ``speedup = peer wall / gpuspike wall`` for the run and for set-up
-(construction + code generation + compilation).
+and forth in one process) and prints one JSON line; the driver prints them and ratio lines
+per model: ``speedup = peer wall / gpuspike wall`` for the run and for set-up
+(construction + code generation + compilation), for every gpuspike variant against every
+peer, with the thread counts in the line (compare equal threads).
+
+Device names: ``runtime``, ``runtime-cython``, ``cpp_standalone[-THREADS]``,
+``gpuspike[-ENGINE[-THREADS]]`` (ENGINE: auto, numpy, cpp, cupy), ``cuda_standalone``.
+gpuspike's C++ engine runs twice, from an empty compiled-code cache (``"cache": "cold"``)
+and again with it (``"cache": "warm"``).
 
     python benchmarks/brian2_devices.py [--models cuba cobahh] [--duration 1.0]
-        [--devices runtime cpp_standalone gpuspike cuda_standalone]
+        [--devices runtime cpp_standalone-1 gpuspike-numpy gpuspike-cpp-1 ...]
 
 Networks are built with an explicit ``Network(...)`` (Brian2's magic ``run()`` misses
 objects created inside functions).
@@ -93,16 +100,34 @@ MODELS = {"cuba": cuba, "cobahh": cobahh}
 
 
 # ----------------------------------------------------------------------------- one run
-def run_one(model: str, device: str, duration: float, neurons: int) -> dict:
-    """Build and run ``model`` on ``device`` in this process; return the figures."""
+def parse_device(name: str) -> tuple[str, str | None, int | None]:
+    """(Brian2 device, gpuspike engine or runtime target, threads) of a device name."""
+    parts = name.split("-")
+    base = parts[0]
+    if base == "runtime":
+        return base, parts[1] if len(parts) > 1 else "numpy", None
+    if base == "gpuspike":
+        engine = parts[1] if len(parts) > 1 else "auto"
+        return base, engine, int(parts[2]) if len(parts) > 2 else None
+    return base, None, int(parts[1]) if len(parts) > 1 else None
+
+
+def run_one(model: str, name: str, duration: float, neurons: int) -> dict:
+    """Build and run ``model`` on device ``name`` in this process; return the figures."""
     t0 = time.perf_counter()
     import brian2 as b2
 
+    device, variant, threads = parse_device(name)
     if device == "gpuspike":
         import gpuspike  # noqa: F401 - registers the device
 
-    b2.prefs.codegen.target = "numpy"
+    b2.prefs.codegen.target = variant if device == "runtime" else "numpy"
     workdir = tempfile.mkdtemp(prefix=f"gs_{device}_")
+    if device == "gpuspike":
+        b2.prefs.devices.gpuspike.engine = variant
+        b2.prefs.devices.gpuspike.threads = threads or 0
+    if device == "cpp_standalone" and threads:
+        b2.prefs.devices.cpp_standalone.openmp_threads = threads
     if device in ("cpp_standalone", "cuda_standalone"):
         if device == "cuda_standalone":
             import brian2cuda  # noqa: F401 - registers the device
@@ -134,11 +159,19 @@ def run_one(model: str, device: str, duration: float, neurons: int) -> dict:
         run_s = t2 - t1
         setup_s = t1 - t0
     spikes = int(mon.num_spikes)
-    return {"bench": f"brian2-{model}", "device_name": device, "neurons": n,
-            "duration_s": duration, "setup_s": round(setup_s, 4),
-            "construction_s": round(t_built - t0, 4), "run_s": round(run_s, 4),
-            "wall_per_sim_s": round(run_s / duration, 4), "spikes": spikes,
-            "rate_hz": round(spikes / n / duration, 4), "brian2": b2.__version__}
+    out = {"bench": f"brian2-{model}", "device_name": name, "neurons": n,
+           "duration_s": duration, "setup_s": round(setup_s, 4),
+           "construction_s": round(t_built - t0, 4), "run_s": round(run_s, 4),
+           "wall_per_sim_s": round(run_s / duration, 4), "spikes": spikes,
+           "rate_hz": round(spikes / n / duration, 4), "brian2": b2.__version__,
+           "threads": threads, "engine": variant if device == "gpuspike" else device}
+    if device == "gpuspike":
+        last = b2.get_device().last_run
+        out["engine"] = last["engine"]  # the engine that ran ('auto' resolved)
+        out["engine_loop_s"] = round(float(last["wall_s"]), 4)
+        out["compile_s"] = round(float(last.get("compile_s", 0.0)), 4)
+        out["steps_per_s"] = round(last["steps"] / max(float(last["wall_s"]), 1e-12), 1)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--neurons", type=int, default=4000)
     ap.add_argument("--one", nargs=2, metavar=("MODEL", "DEVICE"), help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=float, default=900)
+    # run_all.py passes these to every benchmark; the device list decides here
+    ap.add_argument("--engine", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", help=argparse.SUPPRESS)
+    ap.add_argument("--no-brian2", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         print(json.dumps(run_one(args.one[0], args.one[1], args.duration, args.neurons)))
@@ -161,29 +198,47 @@ def main(argv: list[str] | None = None) -> int:
                 emit(bench=f"brian2-{model}", device_name=device, skipped=True,
                      reason="brian2cuda is not installed (GPU machine with Python 3.12)")
                 continue
-            log(f"== {model} on {device}")
-            proc = subprocess.run(
-                [sys.executable, __file__, "--one", model, device, "--duration",
-                 str(args.duration), "--neurons", str(args.neurons)],
-                capture_output=True, text=True, timeout=args.timeout,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-            line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
-            if proc.returncode != 0 or not line.startswith("{"):
-                emit(bench=f"brian2-{model}", device_name=device, failed=True,
-                     error=proc.stderr.strip().splitlines()[-1:] or ["no output"])
+            base, variant, _threads = parse_device(device)
+            compiled = base == "gpuspike" and variant in ("cpp", "auto")
+            cache = tempfile.mkdtemp(prefix="gs_cache_") if compiled else None
+            for label in (("cold", "warm") if compiled else (None,)):
+                log(f"== {model} on {device}" + (f" ({label} cache)" if label else ""))
+                env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+                if cache:
+                    env["GPUSPIKE_CACHE_DIR"] = cache
+                proc = subprocess.run(
+                    [sys.executable, __file__, "--one", model, device, "--duration",
+                     str(args.duration), "--neurons", str(args.neurons)],
+                    capture_output=True, text=True, timeout=args.timeout, env=env)
+                line = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else ""
+                if proc.returncode != 0 or not line.startswith("{"):
+                    emit(bench=f"brian2-{model}", device_name=device, failed=True,
+                         error=proc.stderr.strip().splitlines()[-1:] or ["no output"])
+                    break
+                r = json.loads(line)
+                if label:
+                    r["cache"] = label
+                    r["setup_cold_s" if label == "cold" else "setup_warm_s"] = r["setup_s"]
+                    if label == "warm":
+                        r["setup_cold_s"] = results[device]["setup_s"]
+                results[device] = r
+                emit(**r)
+        for ours_name, ours in results.items():
+            if not ours_name.startswith("gpuspike"):
                 continue
-            results[device] = json.loads(line)
-            emit(**results[device])
-        ours = results.get("gpuspike")
-        if ours:
             for peer, r in results.items():
-                if peer == "gpuspike":
+                if peer.startswith("gpuspike"):
                     continue
-                emit(bench=f"brian2-{model}-ratio", peer=peer,
+                emit(bench=f"brian2-{model}-ratio", engine=ours["engine"],
+                     device_name=ours_name, peer=peer, threads=ours.get("threads"),
+                     peer_threads=r.get("threads"),
                      speedup_run=round(r["run_s"] / max(ours["run_s"], 1e-12), 4),
                      speedup_setup=round(r["setup_s"] / max(ours["setup_s"], 1e-12), 4),
+                     speedup_setup_cold=round(r["setup_s"] / max(
+                         ours.get("setup_cold_s", ours["setup_s"]), 1e-12), 4),
                      rate_hz_gpuspike=ours["rate_hz"], rate_hz_peer=r["rate_hz"],
-                     note="speedup = peer wall / gpuspike wall, same script, same machine")
+                     note="speedup = peer wall / gpuspike wall, same script, same machine; "
+                          "setup = warm compiled-code cache unless _cold")
     return 0
 
 

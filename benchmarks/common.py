@@ -83,6 +83,12 @@ def device_description(engine: str) -> str:
                     break
     except OSError:
         pass
+    if engine == "cpp":
+        from gpuspike.engine.cpp_build import default_threads, find_compiler
+
+        comp = find_compiler()
+        what = comp.describe() if comp else "no compiler"
+        return f"CPU {cpu} x{os.cpu_count()} (C++: {what}, {default_threads()} threads)"
     return f"CPU {cpu} x{os.cpu_count()} (NumPy {np.__version__})"
 
 
@@ -117,7 +123,7 @@ def emit(**fields: Any) -> dict[str, Any]:
     line: dict[str, Any] = {"bench": fields.pop("bench", "?"), "engine": fields.pop("engine", "?")}
     if "device" not in fields:
         eng = line["engine"]
-        line["device"] = device_description("cupy" if eng == "cupy" else "numpy")
+        line["device"] = device_description(eng if eng in ("cupy", "cpp") else "numpy")
     line.update(fields)
     for k, v in list(line.items()):
         v = _clean(v)
@@ -194,9 +200,9 @@ def resolve_engine(engine: str) -> str:
     """``auto`` -> the engine gpuspike would pick here; others unchanged."""
     if engine != "auto":
         return engine
-    from gpuspike.engine.backend import cuda_status
+    from gpuspike.engine.backend import select_backend
 
-    return "cupy" if cuda_status()[0] else "numpy"
+    return select_backend("auto").name
 
 
 # ----------------------------------------------------------------------------- arguments
@@ -205,9 +211,10 @@ def make_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument(
         "--engine",
-        choices=("auto", "numpy", "cupy"),
+        choices=("auto", "numpy", "cpp", "cupy"),
         default="auto",
-        help="gpuspike engine (default: auto = CuPy where a GPU is usable)",
+        help="gpuspike engine (default: auto = CuPy where a GPU is usable, else C++ where "
+             "a compiler works, else NumPy)",
     )
     p.add_argument(
         "--duration", type=float, default=None, help="simulated seconds (default: per benchmark)"

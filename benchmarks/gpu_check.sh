@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one script to run on a GPU machine (Python 3.12, cupy-cuda13x 14.2 and torch
 # preinstalled, NO network): install the carried wheels, make gpuspike importable, print
-# the device, run the whole test suite with the CuPy engine, run the benchmarks on CuPy,
+# the device, run the whole test suite on the NumPy, C++ and CuPy engines (CuPy against
+# NumPy and C++ in tests/engine/test_cpp_target.py), run the benchmarks on CuPy,
 # write $OUT/RESULTS.md. A failing test does not stop the benchmarks or the report.
 #
 # Wheels to carry in .whl/ (download them on the CPU machine: `bash benchmarks/fetch_wheels.sh`):
@@ -108,8 +109,8 @@ GPU_NAME=${GPU_NAME:-unknown GPU}
 # ---------------------------------------------------------------- (c) tests, CuPy enabled
 TEST_RC=skipped
 if [ "${SKIP_TESTS:-0}" != 1 ]; then
-    GPUSPIKE_TEST_ENGINES=numpy,cupy timeout "${TEST_TIMEOUT:-240}" \
-        "$PY" -m pytest -q -p no:cacheprovider -o addopts="" tests 2>&1 | tee "$OUT/tests.log"
+    GPUSPIKE_TEST_ENGINES=numpy,cpp,cupy timeout "${TEST_TIMEOUT:-240}" \
+        "$PY" -m pytest -q -n 8 --dist loadgroup -p no:cacheprovider -o addopts="" tests 2>&1 | tee "$OUT/tests.log"
     TEST_RC=${PIPESTATUS[0]}
     echo "tests exit status: $TEST_RC (124: timed out)" | tee -a "$OUT/tests.log"
 fi

@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--cold-cache", action="store_true",
                     help="gpuspike-cpp starts from an empty compiled-code cache")
+    # run_all.py passes these to every benchmark; the device list decides here
+    ap.add_argument("--engine", help=argparse.SUPPRESS)
+    ap.add_argument("--precision", help=argparse.SUPPRESS)
+    ap.add_argument("--no-brian2", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
         for line in run_one(args.one, args.runs, args.scans):

@@ -94,7 +94,7 @@ def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--engine", choices=("auto", "numpy", "cupy"), default="auto")
+    p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"), default="auto")
     p.add_argument("--scale", type=float, default=None,
                    help="population scale (default 0.02 on NumPy, 1 on CuPy)")
     p.add_argument("--k-scale", type=float, default=None, help="in-degree scale (= scale)")

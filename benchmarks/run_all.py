@@ -48,12 +48,23 @@ def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
         out.insert(
             3, ("cobahh-1e5-float32", ["cobahh.py", "--precision", "float32", "--no-brian2"])
         )
+    if engine != "cupy":
+        # Brian2 scripts on Brian2's devices and gpuspike's CPU engines, equal threads;
+        # many short runs (tutorial-style scripts) against Brian2's runtime
+        devices = (["runtime", "gpuspike-numpy", "gpuspike-cpp-1"] if quick else
+                   ["runtime", "runtime-cython", "cpp_standalone-1", "cpp_standalone-2",
+                    "gpuspike-numpy", "gpuspike-cpp-1", "gpuspike-cpp-2"])
+        out.append(("brian2_devices", ["brian2_devices.py", "--devices", *devices,
+                                       *(["--models", "cuba", "--duration", "0.2"]
+                                         if quick else [])]))
+        out.append(("many_runs", ["many_runs.py", *(["--runs", "20", "--scans", "5"]
+                                                    if quick else [])]))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--engine", choices=("auto", "numpy", "cupy"), default="auto")
+    p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"), default="auto")
     p.add_argument("--quick", action="store_true")
     p.add_argument("--precision", choices=("float32", "float64"), default=None)
     p.add_argument("--no-brian2", action="store_true")

@@ -132,6 +132,7 @@ class GpuspikeDevice(RuntimeDevice):
         self._cache: dict[int, _Cached] = {}
         self._stored_rings: dict[tuple[int, str], dict[str, np.ndarray]] = {}
         self.engine_steps = 0
+        self.engines_used: set[str] = set()
         self.kernels_executed = 0
         self.runtime_step_calls = 0
         self.builds = 0
@@ -273,6 +274,7 @@ class GpuspikeDevice(RuntimeDevice):
         kernels = len(sim.plan.step_kernels) if hasattr(sim.plan, "step_kernels") else len(
             sim.plan.kernels)
         self.engine_steps += n_steps
+        self.engines_used.add(sim.backend.name)
         self.kernels_executed += n_steps * kernels
         self.last_run = {"steps": n_steps, "kernels_per_step": kernels, "rebuilt": rebuilt,
                          "engine": sim.backend.name, "wall_s": end_time - start_time,

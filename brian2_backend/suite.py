@@ -56,7 +56,7 @@ class _Collector:
 
 
 def run_suite(subset: str | None = None, keyword: str | None = None,
-              verbose: bool = False) -> dict[str, tuple[str, str]]:
+              verbose: bool = False, engine: str = "auto") -> dict[str, tuple[str, str]]:
     """Run the suite; returns ``{test id: (outcome, first line of the reason)}``.
 
     The device's counters (``engine_steps``, ``runtime_step_calls``) are those of
@@ -71,6 +71,7 @@ def run_suite(subset: str | None = None, keyword: str | None = None,
 
     prefs = brian2.prefs
     prefs["devices.gpuspike.runtime_fallback"] = False
+    prefs["devices.gpuspike.engine"] = engine
     BrianLogger.console_handler.setLevel(LOG_LEVELS["WARNING"])
     base = os.path.dirname(brian2.__file__)
     dirnames = [base]
@@ -105,9 +106,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-k", dest="keyword", default=None)
     parser.add_argument("--json", default=None, help="write the outcomes to this file")
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"), default="auto",
+                        help="the gpuspike engine the device runs on (default: auto)")
     args = parser.parse_args(argv)
     t0 = time.time()
-    results = run_suite(args.subset, args.keyword, args.verbose)
+    results = run_suite(args.subset, args.keyword, args.verbose, args.engine)
     counts: dict[str, int] = {}
     for outcome, _ in results.values():
         counts[outcome] = counts.get(outcome, 0) + 1
@@ -121,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"passed {counts.get('passed', 0)}, failed {counts.get('failed', 0)}, "
           f"skipped {counts.get('skipped', 0)} of {len(results)} "
           f"({time.time() - t0:.0f} s)")
-    print(f"engine: {dev.engine_steps} time steps, {dev.kernels_executed} kernel runs; "
+    engines = sorted(dev.engines_used) if hasattr(dev, "engines_used") else ["?"]
+    print(f"engine {'/'.join(engines)}: {dev.engine_steps} time steps, "
+          f"{dev.kernels_executed} kernel runs; "
           f"Brian2 per-step code objects run during runs: {dev.runtime_step_calls}")
     if args.json:
         with open(args.json, "w") as fh:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import dataclass
 from types import ModuleType
 
@@ -76,7 +77,14 @@ def _cpp_backend() -> tuple[Backend | None, str]:
 
 
 def select_backend(engine: str = "auto") -> Backend:
-    """The backend for ``engine`` in ``('auto', 'numpy', 'cpp', 'cupy')``."""
+    """The backend for ``engine`` in ``('auto', 'numpy', 'cpp', 'cupy')``; ``auto`` is
+    ``$GPUSPIKE_ENGINE`` where that is set (a machine- or job-wide choice without editing
+    scripts)."""
+    if engine == "auto" and os.environ.get("GPUSPIKE_ENGINE"):
+        engine = os.environ["GPUSPIKE_ENGINE"].strip()
+        if engine not in ENGINES:
+            raise EngineUnavailable(f"GPUSPIKE_ENGINE={engine!r} is not an engine; choose one "
+                                    f"of {ENGINES}")
     if engine not in ENGINES:
         raise EngineUnavailable(f"unknown engine {engine!r}; choose one of {ENGINES}")
     why = ""

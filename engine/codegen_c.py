@@ -17,7 +17,7 @@ records, cable stages) is the same on the GPU and on the CPU: every CPU test exe
 code the GPU will run.
 
 The Philox counter index of a draw is the element's position in its domain, flattened
-over the batch (:func:`philox_index`): the same on every target.
+over the batch (:func:`~.kernel_ir.philox_index`): the same on every target.
 """
 
 from __future__ import annotations
@@ -117,15 +117,10 @@ def pushed_rings(kern: k.Kernel) -> list[k.PushEvent]:
 
 
 def philox_index(dom: k.Domain) -> str:
-    """The Philox counter index of a draw in ``dom``: the element's flat position over
-    (batch, domain), as a C expression of the domain's index locals."""
-    if isinstance(dom, (k.ElementDomain, k.EventDomain)):
-        return f"(unsigned int)(_b_ * {dom.size} + _i_)"
-    if isinstance(dom, (k.SynapseDomain, k.PathwayDomain)):
-        return f"(unsigned int)(_b_ * {dom.n_pre * dom.max_row}LL + _s_)"
-    if isinstance(dom, k.SpikeListDomain):
-        return "(unsigned int)_i_"
-    return "(unsigned int)_b_"
+    """:func:`~.kernel_ir.philox_index` as a C expression."""
+    stride, local = k.philox_index(dom)
+    return f"(unsigned int)({local})" if stride is None else (
+        f"(unsigned int)(_b_ * {stride}LL + {local})")
 
 
 class CFamilyPrinter:

@@ -223,10 +223,11 @@ class NumpyKernelPrinter:
         out += [f"    {name} = 0" for name, _dtype in kern.locals]
         self.element_mode = isinstance(dom, k.ElementDomain)
         self.domain = dom
+        stride, local = k.philox_index(dom)
+        self.rng_index = local if stride is None else f"(_b_ * {stride} + {local})"
         if isinstance(dom, k.ElementDomain):
             out += [f"    _b_ = np.arange({B})[:, None]", f"    _i_ = np.arange({dom.size})",
                     f"    _n_ = {dom.size}"]
-            self.rng_index = f"(_b_ * {dom.size} + _i_)"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.EventDomain):
             out += [f"    _slot_ = _step_ % {dom.depth}",
@@ -236,7 +237,6 @@ class NumpyKernelPrinter:
             if dom.mult:
                 out.append(f"    _mult_ = A['{dom.ring}_mult'][(_slot_ * {B} + _b_) * "
                            f"{dom.size} + _i_]")
-            self.rng_index = f"(_b_ * {dom.size} + _i_)"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.SynapseDomain):
             out += [f"    _valid = A['{dom.synapses}__valid']",
@@ -245,10 +245,8 @@ class NumpyKernelPrinter:
                     f"    _i_ = _s_ // {max(1, dom.max_row)}",
                     f"    _j_ = A['{dom.synapses}__cols'][_s_].astype(np.int64)",
                     "    if _s_.size == 0:", "        return"]
-            self.rng_index = f"(_b_ * {dom.n_pre * dom.max_row} + _s_)"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.PathwayDomain):
-            self.rng_index = f"(_b_ * {dom.n_pre * dom.max_row} + _s_)"
             body = self.block(kern.body, 1, None)
             used = set(re.findall(r"\b(_[ijsb]_)\b", "\n".join(body)))
             out += [line for line in self.pathway_prologue(dom)
@@ -268,11 +266,9 @@ class NumpyKernelPrinter:
             if dom.counts:
                 out.append(f"    _mult_ = np.tile(A['{dom.group}__counts'][_off[_st]:"
                            f"_off[_st + 1]], {B})")
-            self.rng_index = "_i_"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.SingleDomain):
             out += [f"    _b_ = np.arange({B})"]
-            self.rng_index = "_b_"
             body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.CableDomain):  # whole arrays: the stage is one call
             body = self.block(kern.body, 1, None)

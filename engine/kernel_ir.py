@@ -298,6 +298,19 @@ RESERVED_NAMES = frozenset({
 }) | {f"_m{n}" for n in range(64)} | {f"_m{n}e" for n in range(64)}
 
 
+def philox_index(dom: Domain) -> tuple[int | None, str]:
+    """The Philox counter index of a draw in ``dom`` as ``(stride, local)``: the index is
+    ``_b_ * stride + local`` (``local`` alone where ``stride`` is None), the element's flat
+    position over (batch, domain). Every printer formats this one rule."""
+    if isinstance(dom, (ElementDomain, EventDomain)):
+        return dom.size, "_i_"
+    if isinstance(dom, (SynapseDomain, PathwayDomain)):
+        return dom.n_pre * dom.max_row, "_s_"
+    if isinstance(dom, SpikeListDomain):
+        return None, "_i_"
+    return None, "_b_"
+
+
 def rename_locals(kern: Kernel, mapping: dict[str, str]) -> Kernel:
     """``kern`` with its locals renamed by ``mapping`` (arrays keep their names)."""
     if not mapping:

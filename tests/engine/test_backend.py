@@ -86,3 +86,12 @@ def test_one_log_line_per_engine(caplog):
         log.propagate = False
     lines = list({id(r): r for r in caplog.records if "engine" in r.getMessage()}.values())
     assert len(lines) == 1 and "numpy engine" in lines[0].getMessage()
+
+
+def test_environment_chooses_what_auto_means(monkeypatch):
+    monkeypatch.setenv("GPUSPIKE_ENGINE", "numpy")
+    assert backend.select_backend("auto").name == "numpy"
+    assert backend.select_backend("numpy").name == "numpy"
+    monkeypatch.setenv("GPUSPIKE_ENGINE", "gpu")
+    with pytest.raises(EngineUnavailable, match="GPUSPIKE_ENGINE='gpu'"):
+        backend.select_backend("auto")

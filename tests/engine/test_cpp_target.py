@@ -19,6 +19,7 @@ from gpuspike.bridge import ir
 from gpuspike.bridge.model import neuron_group, synapses
 from gpuspike.engine import cpp_build
 from gpuspike.engine import kernel_ir as k
+from gpuspike.engine.backend import cuda_status
 from gpuspike.engine.codegen_c import walk
 from gpuspike.engine.codegen_cpp import cpp_source
 from gpuspike.engine.runtime import Simulation
@@ -121,10 +122,18 @@ def assert_same(a: dict, b: dict, rtol: float) -> None:
             np.testing.assert_allclose(a[key], b[key], rtol=rtol, atol=1e-12, err_msg=key)
 
 
+#: The compiled engines to hold against NumPy: C++ always, CuPy where a GPU is usable.
+COMPILED = ["cpp"] + (["cupy"] if cuda_status()[0] else [])
+
+
+@pytest.mark.parametrize("engine", COMPILED)
 @pytest.mark.parametrize("batch", [1, 3])
-def test_cpp_equals_numpy_in_float64(batch):
+def test_compiled_engine_equals_numpy_in_float64(batch, engine):
+    """Same spike trains, states within 1e-12 (on CuPy too: the GPU's first run meets a
+    reference that the CPU engines already agree on)."""
     net = recurrent(batch)
-    a, b = run(net, "numpy", 400), run(net, "cpp", 400, threads=2)
+    a = run(net, "numpy", 400)
+    b = run(net, engine, 400, **({"threads": 2} if engine == "cpp" else {}))
     oa, ob = outcome(a), outcome(b)
     assert oa["sm.i"].size > 100 and oa["ss.i"].size == 11 * batch  # the net is active
     assert_same(oa, ob, rtol=1e-12)

@@ -53,11 +53,16 @@ SCENARIOS = _scenarios()
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name,scenario", SCENARIOS or [("none", None)],
                          ids=[s[0] for s in SCENARIOS] or ["none"])
-def test_scenario(name, scenario, backend):
+def test_scenario(name, scenario, backend, engine, monkeypatch):
+    """Each scenario on every engine available here (``GPUSPIKE_ENGINE`` is what
+    ``sim.setup()`` without ``engine=`` uses)."""
     if isinstance(scenario, Exception):
         raise scenario
     if backend == "gpuspike" and name in XFAIL:
         pytest.xfail(XFAIL[name])
+    if backend != "gpuspike" and engine != "numpy":
+        pytest.skip("other backends run once")
+    monkeypatch.setenv("GPUSPIKE_ENGINE", engine)
     sim = importlib.import_module(f"pyNN.{backend}")
     kwargs = {"plot_figure": False} if "plot_figure" in inspect.signature(
         scenario).parameters else {}
