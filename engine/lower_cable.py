@@ -25,7 +25,7 @@ from gpuspike.bridge.errors import ModelError
 
 from . import cable as cb
 from . import kernel_ir as k
-from .lower import KernelWriter, _optimise, neuron_scope, period, population_variables
+from .kernel_writer import KernelWriter, neuron_scope, optimise, period, population_variables
 
 
 def lower_cable(net: ir.NetworkIR, c: ir.CableIR) -> tuple[list[k.ArrayDecl],
@@ -66,8 +66,8 @@ def lower_cable(net: ir.NetworkIR, c: ir.CableIR) -> tuple[list[k.ArrayDecl],
     w = KernelWriter(sc, f"{c.name}_currents", allow_accumulate=False,
                      batch_size=net.batch_size)
     gtot, i0 = sympy.Symbol("_gs_gtot"), sympy.Symbol("_gs_I0")
-    stmts = _optimise((*c.current, ir.Assign(gtot.name, c.gtot), ir.Assign(i0.name, c.I0)),
-                      sc)
+    stmts = optimise((*c.current, ir.Assign(gtot.name, c.gtot), ir.Assign(i0.name, c.I0)),
+                     sc)
     body = list(w.statements(stmts))
     diag = w.expr(sympy.Symbol("_gs_axial") - cm / dt - gtot, {}, body)
     rhs = w.expr(-(cm / dt) * v - i0, {}, body)
