@@ -240,17 +240,21 @@ class CFamilyPrinter:
         out.append("    }")
         return out
 
+    def _split(self, n: int, local: str, ctype: str = "int") -> str:
+        """``_b_`` and ``local`` from the flat index ``_x`` over (batch, ``n``); with one
+        batch entry no division (it costs a multiply-shift per element)."""
+        if self.B == 1:
+            return f"const int _b_ = 0; const {ctype} {local} = ({ctype})_x;"
+        return (f"const int _b_ = (int)(_x / {max(1, n)}LL); const {ctype} {local} = "
+                f"({ctype})(_x - (long long)_b_ * {n}LL);")
+
     def element_domain(self, dom: k.ElementDomain, kern: k.Kernel, decls) -> list[str]:
-        n = dom.size
-        return self._flat(self.B * n, decls, kern.body, [
-            f"const int _b_ = (int)(_x / {n}); const int _i_ = (int)(_x - "
-            f"(long long)_b_ * {n});"])
+        return self._flat(self.B * dom.size, decls, kern.body, [self._split(dom.size, "_i_")])
 
     def synapse_domain(self, dom: k.SynapseDomain, kern: k.Kernel, decls) -> list[str]:
         npad = dom.n_pre * dom.max_row
         return self._flat(self.B * npad, decls, kern.body, [
-            f"const int _b_ = (int)(_x / {max(1, npad)}LL);",
-            f"const long long _s_ = _x - (long long)_b_ * {npad}LL;",
+            self._split(npad, "_s_", "long long"),
             f"const int _i_ = (int)(_s_ / {max(1, dom.max_row)});",
             f"if (_s_ - (long long)_i_ * {dom.max_row} >= {dom.synapses}__rowlen[_i_]) "
             "continue;",
@@ -300,9 +304,7 @@ class CFamilyPrinter:
     def cable_domain(self, dom: k.CableDomain, kern: k.Kernel, decls) -> list[str]:
         if dom.stage == "sections":
             S = dom.sections
-            return self._flat(self.B * S, [], kern.body, [
-                f"const int _b_ = (int)(_x / {S}); const int _sec_ = (int)(_x - "
-                f"(long long)_b_ * {S});"])
+            return self._flat(self.B * S, [], kern.body, [self._split(S, "_sec_")])
         # the tree: one block per batch entry, its threads over the sections of a level
         out = ["    " + line for line in self.batch_head(dom)]
         out += self.block(kern.body, 1)

@@ -8,13 +8,18 @@ step loop natively (every kernel in order, then the ring bookkeeping of ``gs_adv
 
 Parallelism (OpenMP, ``threads`` workers) and why results do not depend on it:
 
-- kernels without cross-element accumulation run their elements in parallel (a flat loop
-  over (batch, element) or (batch, synapse slot), static schedule). Event appends take a
-  position with an atomic increment; the new part of each event list is then sorted, so the
-  lists are in element order whatever the thread count (as the NumPy engine has them);
+- a kernel's shared loop carries an orphaned ``omp for``; ``gs_run`` calls the kernel in a
+  team only where its estimated work reaches ``gs_min_work`` (a parallel region costs
+  microseconds, far more when another process holds a core), else on the calling thread at
+  the cost of a plain loop;
+- kernels without cross-element accumulation share their elements (a flat loop over
+  (batch, element) or (batch, synapse slot), static schedule; or a batch entry's events).
+  Event appends take a position with an atomic increment; the new part of each event list
+  is then sorted (``omp single``), so the lists are in element order whatever the thread
+  count (as the NumPy engine has them);
 - kernels with cross-element accumulation (``AtomicAdd``: spike propagation, summed
-  variables) run each batch entry's elements in order, batch entries in parallel where
-  every accumulated array is batched, so every sum is taken in one fixed order;
+  variables) run each batch entry's elements in order, batch entries shared where every
+  accumulated array is batched, so every sum is taken in one fixed order;
 - monitor bit sets and event-list records are atomic; their order is restored on the host.
 
 TODO(perf): issue 12 follow-up: propagation of one batch entry is serial (deterministic
@@ -156,10 +161,12 @@ class CppTarget(CFamilyPrinter):
     def signature(self, kern: k.Kernel, params: str) -> str:
         return f"static void k_{kern.name}({params})"
 
-    def _par(self, cond: str) -> str:
-        return f"#pragma omp parallel for num_threads(gs_threads) schedule(static) if({cond})"
-
     # ------------------------------------------------------------------ parallel shape
+    # A kernel's loops carry orphaned worksharing pragmas (``omp for``): called outside a
+    # parallel region they run on the calling thread at the cost of a plain loop; ``gs_run``
+    # opens a team around the call only where the kernel's work is worth it (the decision
+    # per kernel in :meth:`call`). Code outside the shared loops runs on every thread of
+    # the team: it only reads, or sits in ``omp single``.
     def _mode(self, kern: k.Kernel) -> str:
         """'elements': elements in parallel; 'batch': batch entries in parallel, each in
         order; 'serial': everything in order (accumulation into unbatched arrays)."""
@@ -167,37 +174,58 @@ class CppTarget(CFamilyPrinter):
             return "elements"
         return "batch" if self.B > 1 and _batch_parallel_safe(kern, self.arrays) else "serial"
 
+    def _flat_domain(self, dom: k.Domain) -> bool:
+        return isinstance(dom, (k.ElementDomain, k.SynapseDomain)) or (
+            isinstance(dom, k.CableDomain) and dom.stage == "sections")
+
+    def _shares(self, kern: k.Kernel) -> str | None:
+        """Which loop of ``kern`` its threads share: 'flat' (the (batch, element) loop),
+        'batch' (the loop over batch entries), 'events' (a batch entry's events), or None
+        (the kernel runs on one thread)."""
+        dom, mode = kern.domain, self._mode(kern)
+        if mode == "serial" or isinstance(dom, k.SingleDomain):
+            return None
+        if self._flat_domain(dom):
+            return "flat"
+        if self.B > 1:
+            return "batch"
+        if isinstance(dom, k.EventDomain) and mode == "elements":
+            return "events"
+        return None
+
+    def work(self, kern: k.Kernel) -> int:
+        """Estimated operations of one call of ``kern`` (a transcendental function counts
+        :data:`TRANSCENDENTAL_COST`)."""
+        dom = kern.domain
+        if isinstance(dom, k.ElementDomain):
+            n = dom.size
+        elif isinstance(dom, k.SynapseDomain):
+            n = dom.n_pre * dom.max_row
+        elif isinstance(dom, k.CableDomain) and dom.stage == "sections":
+            n = dom.compartments
+        else:
+            n = _typical_elements(dom)
+        return self.B * n * body_cost(kern)
+
     def loop(self, var: str, ctype: str, lo: str, hi: str, level: str) -> list[str]:
         head = f"for ({ctype} {var} = {lo}; {var} < {hi}; ++{var}) {{"
-        dom, mode = self.domain, self._mode(self.kern)
-        flat = isinstance(dom, (k.ElementDomain, k.SynapseDomain)) or (
-            isinstance(dom, k.CableDomain) and dom.stage == "sections")
-        if flat and var == "_x":
-            if mode == "elements":
-                return [self._par(f"{hi} * {body_cost(self.kern)} >= gs_min_work"),
-                        head]
+        dom, shares = self.domain, self._shares(self.kern)
+        if self._flat_domain(dom) and var == "_x":
+            if self._mode(self.kern) == "elements":
+                return (["#pragma omp for schedule(static)"] if shares else []) + [head]
             # one batch entry after the other's elements in order; entries in parallel
             per = f"({hi} / {self.B})"
-            lines = [f"for (long long _x = _bb * {per}; _x < (_bb + 1) * {per}; ++_x) {{"]
-            if mode == "batch":
-                lines.insert(0, self._par(f"{hi} * {body_cost(self.kern)} >= gs_min_work"))
-                lines.insert(1, f"for (int _bb = 0; _bb < {self.B}; ++_bb)")
-            else:
-                lines.insert(0, f"for (int _bb = 0; _bb < {self.B}; ++_bb)")
-            return lines
-        if isinstance(dom, k.EventDomain) and mode == "elements" and self.B == 1:
-            return [self._par(f"{hi} * {body_cost(self.kern)} >= gs_min_work"),
-                    head]
+            return [*(["#pragma omp for schedule(static)"] if shares else []),
+                    f"for (int _bb = 0; _bb < {self.B}; ++_bb)",
+                    f"for (long long _x = _bb * {per}; _x < (_bb + 1) * {per}; ++_x) {{"]
+        if shares == "events" and var == "_p":
+            return ["#pragma omp for schedule(static)", head]
         return [head]
 
     def batch_head(self, dom: k.Domain) -> list[str]:
-        mode = self._mode(self.kern)
-        parallel = self.B > 1 and mode in ("elements", "batch") and not isinstance(
-            dom, k.SingleDomain)
         head = [f"for (int _b_ = 0; _b_ < {self.B}; ++_b_) {{"]
-        if parallel:
-            work = self.B * _typical_elements(dom) * body_cost(self.kern)
-            head.insert(0, self._par(f"{work}LL >= gs_min_work"))
+        if self._shares(self.kern) == "batch":
+            head.insert(0, "#pragma omp for schedule(static)")
         if isinstance(dom, k.CableDomain):  # one worker per tree: barriers are no-ops
             head.append("    const gs_dim3 threadIdx = {0, 0, 0}, blockDim = {1, 1, 1};")
         return head
@@ -206,11 +234,8 @@ class CppTarget(CFamilyPrinter):
         return ["}"]
 
     def _sorted_pushes(self, kern: k.Kernel) -> list[k.PushEvent]:
-        """Rings whose appends may come in any order (elements ran in parallel)."""
-        dom = kern.domain
-        parallel = self._mode(kern) == "elements" and isinstance(
-            dom, (k.ElementDomain, k.SynapseDomain, k.EventDomain))
-        return pushed_rings(kern) if parallel else []
+        """Rings whose appends may come in any order (elements shared by threads)."""
+        return pushed_rings(kern) if self._shares(kern) in ("flat", "events") else []
 
     def domain_head(self, kern: k.Kernel) -> list[str]:
         out = []
@@ -218,11 +243,16 @@ class CppTarget(CFamilyPrinter):
             out += [f"int _n0_{n}[{self.B}];  // event-list lengths before this kernel",
                     f"for (int _b = 0; _b < {self.B}; ++_b) _n0_{n}[_b] = "
                     f"{st.ring}_count[(int)(_step_ % {st.depth}) * {self.B} + _b];"]
+        if out:  # every thread has read them before any appends
+            out.append("#pragma omp barrier")
         return out
 
     def kernel_tail(self, kern: k.Kernel) -> list[str]:
-        out = []
-        for n, st in enumerate(self._sorted_pushes(kern)):
+        pushes = self._sorted_pushes(kern)
+        if not pushes:
+            return []
+        out = ["#pragma omp single", "{"]
+        for n, st in enumerate(pushes):
             out += [f"for (int _b = 0; _b < {self.B}; ++_b) {{  // appends in element order",
                     f"    const int _sl = (int)(_step_ % {st.depth});",
                     f"    int* _l = {st.ring}_list + ((long long)_sl * {self.B} + _b) * "
@@ -230,7 +260,19 @@ class CppTarget(CFamilyPrinter):
                     f"    qsort(_l + _n0_{n}[_b], {st.ring}_count[_sl * {self.B} + _b] - "
                     f"_n0_{n}[_b], sizeof(int), gs_int_order);",
                     "}"]
-        return out
+        return out + ["}"]
+
+    def call(self, kern: k.Kernel, args: str) -> list[str]:
+        """The call of ``kern`` in the step loop: in a team of ``gs_threads`` where its
+        loops are shared and its work reaches ``gs_min_work``."""
+        if self._shares(kern) is None:
+            return [f"k_{kern.name}({args});"]
+        return [f"if (gs_threads > 1 && {self.work(kern)}LL >= gs_min_work) {{",
+                "    #pragma omp parallel num_threads(gs_threads)",
+                f"    k_{kern.name}({args});",
+                "} else {",
+                f"    k_{kern.name}({args});",
+                "}"]
 
     # ------------------------------------------------------------------ accumulation
     def atomic_add(self, target: str, value: str) -> str:
@@ -266,8 +308,8 @@ class CppTarget(CFamilyPrinter):
                 "    gs_min_work = min_work;",
                 "    for (long long _n = 0; _n < n_steps; ++_n) {"]
         for kern in self.plan.step_kernels:
-            args = [self._arg(n) for n in kernel_arrays(kern)] + [step, origin]
-            out.append(f"        k_{kern.name}({', '.join(args)});")
+            args = ", ".join([self._arg(n) for n in kernel_arrays(kern)] + [step, origin])
+            out += ["        " + line for line in self.call(kern, args)]
         out += ["        gs_advance(A);", "    }", "    return 0;", "}", "",
                 f'extern "C" int gs_table_size() {{ return {len(self.table)}; }}']
         return out

@@ -21,6 +21,7 @@ from . import cable, rng, rng_discrete
 from . import kernel_ir as k
 from .exprprint import NUMPY_NAMESPACE, NumpyExprPrinter
 from .functions import numpy_namespace
+from .program_base import Program
 
 NP_DTYPES = {"float64": "np.float64", "float32": "np.float32", "int32": "np.int32",
              "int64": "np.int64", "uint32": "np.uint32", "bool": "np.bool_"}
@@ -507,7 +508,7 @@ class NumpyKernelPrinter:
         return out
 
 
-class NumpyProgram:
+class NumpyProgram(Program):
     """A compiled module of NumPy kernels for one plan; ``run(n)`` steps it on ``arrays``."""
 
     def __init__(self, plan: k.Plan, arrays: dict | None = None) -> None:
@@ -539,15 +540,6 @@ class NumpyProgram:
             for r, depth in rings:
                 A[f"{r}_count"][(s % depth) * B:(s % depth + 1) * B] = 0
         A["__step"][0] = s
-
-    def sync(self) -> None:
-        pass
-
-    def pull(self, name: str) -> None:
-        pass
-
-    def push(self, name: str) -> None:
-        pass
 
     def array_written(self, name: str) -> None:
         if name in self.delay_arrays:

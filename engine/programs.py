@@ -1,10 +1,11 @@
 """Runtime targets as objects: one compiled program per network and engine.
 
-Every program has the same face: it is compiled when made, ``run(n)`` advances the network
-by ``n`` steps (the kernels of a step in order, then the ring bookkeeping), ``sync()`` waits
-for the device, ``pull(name)`` / ``push(name)`` move one array between host and device
-(no-ops where the arrays already live on the host), ``array_written(name)`` is told of
-host writes. :func:`make_program` picks the class from the backend once.
+Every program has the same face (:class:`~.program_base.Program`): it is compiled when
+made, ``run(n)`` advances the network by ``n`` steps (the kernels of a step in order, then
+the ring bookkeeping), ``sync()`` waits for the device, ``pull(name)`` / ``push(name)``
+move one array between host and device (no-ops where the arrays already live on the host),
+``array_written(name)`` is told of host writes. :func:`make_program` picks the class from
+the backend once.
 
 - :class:`~.codegen_numpy.NumpyProgram`: generated NumPy functions, one call per kernel.
 - :class:`CppProgram`: generated C++ (the CUDA bodies), the whole step loop in one native
@@ -26,11 +27,12 @@ from .codegen_cpp import CppTarget, structural_key
 from .codegen_cuda import CudaTarget, kernel_arrays, launch_config
 from .codegen_numpy import NumpyProgram
 from .cpp_build import build, default_min_work, default_threads, load
+from .program_base import Program
 
 logger = logging.getLogger("gpuspike")
 
 
-class CppProgram:
+class CppProgram(Program):
     """A plan compiled to native code (see :mod:`.codegen_cpp`); arrays stay on the host.
 
     Parameters
@@ -81,20 +83,9 @@ class CppProgram:
         if rc != 0:  # pragma: no cover - gs_run has no failing path yet
             raise RuntimeError(f"gs_run returned {rc}")
 
-    def sync(self) -> None:
-        pass
-
-    def pull(self, name: str) -> None:
-        pass
-
-    def push(self, name: str) -> None:
-        pass
-
-    def array_written(self, name: str) -> None:
-        pass
 
 
-class CudaProgram:
+class CudaProgram(Program):
     """A plan compiled by NVRTC; chunks of ``n`` steps replayed as CUDA graphs."""
 
     def __init__(self, plan: k.Plan, arrays: dict[str, Any], cupy: Any,
@@ -145,12 +136,6 @@ class CudaProgram:
 
     def pull(self, name: str) -> None:
         self.sync()
-
-    def push(self, name: str) -> None:
-        pass
-
-    def array_written(self, name: str) -> None:
-        pass
 
 
 def make_program(backend: Backend, plan: k.Plan, arrays: dict[str, Any], *,

@@ -77,8 +77,8 @@ def test_crossing_lag_matches_brentq_on_random_brackets(dtype):
         u0, j0 = u0.astype(dtype).astype(float), j0.astype(dtype).astype(float)
         got = crossing_lag(np, neuron, u0.astype(dtype), j0.astype(dtype), dtype(dt))
         got = got.astype(float)
-        ref = np.array([brentq(lambda s, a=a, b=b: _voltage(np, neuron, a, b, s) - 1.0, 0.0, dt,
-                               xtol=1e-16) for a, b in zip(u0, j0)])
+        ref = np.array([brentq(lambda s, a=a, b=b, nrn=neuron: _voltage(np, nrn, a, b, s) - 1.0,
+                               0.0, dt, xtol=1e-16) for a, b in zip(u0, j0)])
         assert len(ref) > 500 and np.all((got >= 0) & (got <= dt))
         residual = np.abs(_voltage(np, neuron, u0, j0, got) - neuron.theta)
         assert residual.max() <= 32 * eps * (1 + np.abs(j0).max()), residual.max()
