@@ -44,6 +44,7 @@ import sympy
 from sympy.core.function import AppliedUndef
 from sympy.matrices.exceptions import MatrixError
 
+from . import disk_cache
 from .errors import ModelError
 from .ir import Assign
 
@@ -263,6 +264,13 @@ def _exact_scalar(a: sympy.Expr, b: sympy.Expr, x: sympy.Expr) -> sympy.Expr:
 
 @lru_cache(maxsize=128)
 def _propagator_cached(A: sympy.ImmutableMatrix, b: sympy.ImmutableMatrix) -> tuple:
+    """The propagator, in memory and on disk (its SymPy simplification takes seconds for
+    a two-variable system: a new process, e.g. each run of a script, would pay again)."""
+    key = f"propagator v1 sympy {sympy.__version__}\n{sympy.srepr(A)}\n{sympy.srepr(b)}"
+    return disk_cache.memoise("sympy", key, lambda: _derive_propagator(A, b))
+
+
+def _derive_propagator(A: sympy.ImmutableMatrix, b: sympy.ImmutableMatrix) -> tuple:
     n = A.shape[0]
     M = sympy.zeros(n + 1, n + 1)
     M[:n, :n] = A

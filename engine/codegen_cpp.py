@@ -87,6 +87,9 @@ CPP_PRELUDE = CUDA_HOST_SHIMS + r"""
 #endif
 #define __global__
 #define __syncthreads()
+#ifndef GS_KERNEL
+#define GS_KERNEL static
+#endif
 static int gs_threads = 1;
 static long long gs_min_work = 200000;  // see PARALLEL_MIN_WORK
 static int gs_int_order(const void* a, const void* b) {
@@ -159,7 +162,35 @@ class CppTarget(CFamilyPrinter):
         return lines
 
     def signature(self, kern: k.Kernel, params: str) -> str:
-        return f"static void k_{kern.name}({params})"
+        # GS_KERNEL: static in one translation unit; hidden (linked, not exported) when
+        # a large network compiles as several units in parallel (:meth:`units`)
+        return f"GS_KERNEL void k_{kern.name}({params})"
+
+    def units(self, parts: int) -> list[str]:
+        """The module as ``parts`` translation units (kernels spread by size, the step loop
+        in the last), compiled in parallel and linked: the same code as :meth:`source`."""
+        if parts <= 1:
+            return [self.source()]
+        head = [f"// gpuspike ({self.target}) network {self.plan.name!r}, one part of "
+                f"{parts + 1}", "#define GS_KERNEL __attribute__((visibility(\"hidden\")))",
+                *self.preamble()]
+        bodies = [self.kernel(kern) for kern in self.plan.step_kernels]
+        groups: list[list[str]] = [[] for _ in range(parts)]
+        sizes = [0] * parts
+        for lines in sorted(bodies, key=len, reverse=True):  # largest first, to the lightest
+            n = sizes.index(min(sizes))
+            groups[n] += [*lines, ""]
+            sizes[n] += len(lines)
+        decls = [f"GS_KERNEL void k_{kern.name}({self.params(kernel_arrays(kern))});"
+                 for kern in self.plan.step_kernels]
+        return (["\n".join(head + g) + "\n" for g in groups if g]
+                + ["\n".join(head + decls + [""] + self.epilogue()) + "\n"])
+
+    def parts_for(self, cores: int) -> int:
+        """How many units to compile in parallel: one per ~600 lines of kernels, at most
+        one per core (each unit repeats the ~250-line preamble)."""
+        lines = sum(len(self.kernel(kern)) for kern in self.plan.step_kernels)
+        return max(1, min(cores, lines // 600))
 
     # ------------------------------------------------------------------ parallel shape
     # A kernel's loops carry orphaned worksharing pragmas (``omp for``): called outside a

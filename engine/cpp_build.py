@@ -27,13 +27,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpuspike.bridge import disk_cache
 from gpuspike.bridge.errors import EngineUnavailable
 
 from .codegen_cpp import PARALLEL_MIN_WORK
 
 #: Optimisation flags. No -ffast-math and no FMA contraction: results must equal the NumPy
 #: engine's to rounding (``a*b + c`` rounded twice, NaN and infinity kept).
-BASE_FLAGS = ("-O3", "-std=c++14", "-fPIC", "-shared", "-ffp-contract=off",
+BASE_FLAGS = ("-O2", "-std=c++14", "-fPIC", "-shared", "-ffp-contract=off",
               "-fno-math-errno", "-Wno-unknown-pragmas", "-Wno-unused-variable",
               "-Wno-unused-but-set-variable")
 
@@ -58,12 +59,7 @@ class Compiler:
 
 def cache_dir() -> Path:
     """The per-user directory of compiled libraries (created on demand)."""
-    root = os.environ.get("GPUSPIKE_CACHE_DIR")
-    if root:
-        path = Path(root) / "cpp"
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
-        path = Path(base) / "gpuspike" / "cpp"
+    path = disk_cache.cache_root() / "cpp"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -156,21 +152,28 @@ def require_compiler() -> Compiler:
     return comp
 
 
+def user_flags() -> tuple[str, ...]:
+    """``$GPUSPIKE_CXXFLAGS``: flags appended to gpuspike's (e.g. ``-O2`` to compile large
+    networks faster; part of the cache key)."""
+    return tuple(shlex.split(os.environ.get("GPUSPIKE_CXXFLAGS", "")))
+
+
 def library_key(source: str, compiler: Compiler) -> str:
     h = hashlib.sha256()
-    for part in (source, compiler.path, compiler.version, " ".join(compiler.flags),
-                 _cpu_signature()):
+    for part in (source, compiler.path, compiler.version,
+                 " ".join((*compiler.flags, *user_flags())), _cpu_signature()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()[:32]
 
 
-def build(source: str, name: str = "net", key_source: str | None = None
-          ) -> tuple[Path, bool]:
+def build(source: str, name: str = "net", key_source: str | None = None,
+          units: list[str] | None = None) -> tuple[Path, bool]:
     """(path of the shared library of ``source``, whether it came from the cache).
 
     ``key_source``: the text that identifies the library (default ``source``); sources
-    with equal keys must build interchangeable libraries."""
+    with equal keys must build interchangeable libraries. ``units``: the same code as
+    several translation units, compiled in parallel (one process each) and linked."""
     comp = require_compiler()
     key = library_key(source if key_source is None else key_source, comp)
     root = cache_dir()
@@ -186,17 +189,46 @@ def build(source: str, name: str = "net", key_source: str | None = None
             src_path.write_text(source)
             fd, tmp_lib = tempfile.mkstemp(suffix=".so", dir=root)
             os.close(fd)
-            cmd = [*shlex.split(comp.path), *comp.flags, str(src_path), "-o", tmp_lib]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
+            try:
+                _compile(comp, source if not units or len(units) == 1 else units, tmp_lib)
+            except CompileError as err:
                 os.unlink(tmp_lib)
                 raise CompileError(
                     f"the generated C++ of network {name!r} did not compile (a gpuspike bug: "
-                    f"please report it with {src_path}):\n{proc.stderr[-4000:]}")
+                    f"please report it with {src_path}):\n{err}") from None
             os.replace(tmp_lib, lib)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return lib, False
+
+
+def _compile(comp: Compiler, source: str | list[str], out: str) -> None:
+    """Compile one source, or several units in parallel and link them, into ``out``."""
+    cxx = [*shlex.split(comp.path), *comp.flags, *user_flags()]
+    if isinstance(source, str):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "net.cpp")
+            Path(path).write_text(source)
+            proc = subprocess.run([*cxx, path, "-o", out], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(proc.stderr[-4000:])
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        procs, objects = [], []
+        for n, unit in enumerate(source):
+            path = os.path.join(tmp, f"part{n}.cpp")
+            Path(path).write_text(unit)
+            objects.append(os.path.join(tmp, f"part{n}.o"))
+            compile_only = [f for f in cxx if f != "-shared"]
+            procs.append(subprocess.Popen([*compile_only, "-c", path, "-o", objects[-1]],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                          text=True))
+        errors = [p.communicate()[1] for p in procs]
+        if any(p.returncode for p in procs):
+            raise CompileError("\n".join(e for e in errors if e)[-4000:])
+        proc = subprocess.run([*cxx, *objects, "-o", out], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CompileError(proc.stderr[-4000:])
 
 
 def load(path: Path) -> ctypes.CDLL:

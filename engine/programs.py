@@ -59,8 +59,10 @@ class CppProgram(Program):
         self.table = target.table
         self.source = target.source()
         t0 = time.perf_counter()
-        self.library_path, self.cached = build(self.source, plan.name,
-                                               structural_key(plan, self.source))
+        parts = target.parts_for(default_threads())
+        self.library_path, self.cached = build(
+            self.source, plan.name, structural_key(plan, self.source),
+            units=target.units(parts) if parts > 1 else None)
         self.lib = load(self.library_path)
         self.compile_s = time.perf_counter() - t0
         if self.lib.gs_table_size() != len(self.table):  # pragma: no cover - cache clash

@@ -226,3 +226,27 @@ def test_threads_from_environment(monkeypatch):
 
     with pytest.raises(EngineUnavailable, match="GPUSPIKE_THREADS"):
         Simulation(recurrent(1), "cpp")
+
+
+def test_network_compiled_as_parallel_units_equals_numpy(tmp_path, monkeypatch):
+    """A large network compiles as several translation units at once (linked into one
+    library): the same results as NumPy."""
+    from gpuspike.engine.codegen_cpp import CppTarget
+
+    monkeypatch.setenv("GPUSPIKE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(CppTarget, "parts_for", lambda self, cores: 3)
+    units = CppTarget(Simulation(recurrent(1), "numpy").plan).units(3)
+    assert len(units) == 4 and all("GS_KERNEL" in u for u in units)
+    net = recurrent(1)
+    assert_same(outcome(run(net, "numpy", 150)), outcome(run(net, "cpp", 150)), rtol=1e-12)
+
+
+def test_compile_error_names_the_network_and_keeps_the_source(tmp_path, monkeypatch):
+    from gpuspike.engine import cpp_build
+
+    monkeypatch.setenv("GPUSPIKE_CACHE_DIR", str(tmp_path))
+    with pytest.raises(cpp_build.CompileError, match="'broken'.*gpuspike bug") as err:
+        cpp_build.build("this is not C++", "broken")
+    kept = list((tmp_path / "cpp").glob("*.cpp"))
+    assert len(kept) == 1 and str(kept[0]) in str(err.value)
+    assert not list((tmp_path / "cpp").glob("*.so"))
