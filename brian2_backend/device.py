@@ -194,10 +194,11 @@ class GpuspikeDevice(RuntimeDevice):
             raise ValueError(
                 f"Function 'run' expected a non-negative duration but got '{duration}'")
         # Brian2 collects here so that objects created but never run warn. A full
-        # collection costs ~80 ms per run() with SymPy and the engine in the heap: a
-        # network's first run does it, later runs of it sweep the young generation only
-        # (the warning still comes, at Python's next full collection).
-        gc.collect() if id(net) not in self._cache else gc.collect(0)
+        # collection costs ~80 ms per run() with SymPy and the engine in the heap; objects
+        # made for this run are young: a network's first run sweeps the two young
+        # generations, its later runs the youngest (a warning for an older object comes at
+        # Python's next full collection).
+        gc.collect(1 if id(net) not in self._cache else 0)
         all_objects = net.sorted_objects
         net._clocks = {obj.clock for obj in all_objects}
         t_start = net.t
