@@ -11,6 +11,7 @@ silent neurons, which exact gradients cannot revive).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -41,7 +42,17 @@ def _array_module(engine: str | ModuleType) -> ModuleType:
         import cupy
 
         return cupy
+    if backend.name == "cpp" and not _said_numpy:
+        # NOTE: issue 13 makes EventProp kernel IR; until then the C++ engine's kernels
+        # are not used for training: say what computes
+        _said_numpy.append(True)
+        logging.getLogger("gpuspike").info(
+            "EventProp runs as NumPy array code on the CPU (the cpp engine's compiled "
+            "kernels serve simulation; training through them is issue 13)")
     return np
+
+
+_said_numpy: list[bool] = []
 
 
 class EventPropNetwork:
