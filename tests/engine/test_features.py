@@ -176,6 +176,25 @@ def test_event_multiplicity(engine, batch, delay):
                       rs.i[rs.batch == 0].tolist())) == [(0, 0)] * 3 + [(0, 1)] + [(3, 0)] * 2
 
 
+def test_spike_array_repeated_spikes_in_a_step_are_one_event(engine):
+    """A spike array with two spikes of one element inside one step (a Poisson train
+    written as an array): NEST's semantics, one event of multiplicity 2: the synapse adds
+    its weight twice, its counter once, and the monitor records both spikes."""
+    src = ir.SpikeArraySourceIR("S", 2, np.array([3.0, 3.2, 3.0, 7.0]) * DT,
+                                np.array([1, 1, 0, 1]))
+    post = neuron_group("post", 2, "x : 1")
+    s = synapses("s", "S", "post", model="c : 1", on_pre="x_post += 0.5\nc += 1",
+                 connector=ir.OneToOne(), delay=DT, dt=DT, post_variables=("x",))
+    net = ir.NetworkIR(dt=DT, groups=(post,), sources=(src,), synapses=(s,),
+                       monitors=(ir.SpikeMonitorIR("ss", "S"),))
+    sim = simulate(net, engine, 12)
+    np.testing.assert_allclose(sim.get("post", "x"), [0.5, 1.5])
+    np.testing.assert_allclose(sim.get("s", "c"), [1, 2])
+    rec = sim.spikes("ss")
+    got = sorted(zip(np.round(rec.t / DT).astype(int).tolist(), rec.i.tolist()))
+    assert got == [(3, 0), (3, 1), (3, 1), (7, 1)]
+
+
 def test_heterogeneous_delays_set_between_runs(engine):
     """Delays written between runs take effect at once (the NumPy engine's per-delay
     delivery index is rebuilt): spikes at steps 0 and 20 reach three targets after 1, 2, 3

@@ -83,10 +83,16 @@ def test_shared_synapse_write_with_batches_is_rejected():
         Simulation(net, engine="numpy")
 
 
-def test_spike_source_rejects_double_spike_in_a_step():
-    src = ir.SpikeArraySourceIR("S", 2, np.array([0.0, 0.00001]), np.array([1, 1]))
-    with pytest.raises(ModelError, match="twice"):
-        Simulation(ir.NetworkIR(dt=DT, sources=(src,)), engine="numpy")
+def test_spike_source_double_spike_in_a_step_becomes_one_event_of_two():
+    """As NEST: two spikes of one element in one step are one event of multiplicity 2
+    (counts already given are added)."""
+    src = ir.SpikeArraySourceIR("S", 2, np.array([0.0, 0.00001, 0.0, 0.0002]),
+                                np.array([1, 1, 0, 1]), counts=np.array([1, 2, 1, 1]))
+    sim = Simulation(ir.NetworkIR(dt=DT, sources=(src,)), engine="numpy")
+    (merged,) = sim.net.sources
+    order = np.lexsort((merged.indices, np.round(merged.times / DT)))
+    np.testing.assert_array_equal(merged.indices[order], [0, 1, 1])
+    np.testing.assert_array_equal(merged.counts[order], [1, 3, 1])
 
 
 def test_threshold_fuses_with_update_only_when_adjacent():

@@ -364,3 +364,37 @@ def test_current_sources_compile_for_cuda():
     gs.end()
     for precision in ("float64", "float32"):
         compile_ptx(cuda_source(dataclasses.replace(plan, precision=precision)))
+
+
+def _poisson_array(sim, times: np.ndarray, **setup):
+    """A SpikeSourceArray whose train comes from exponential intervals (a Poisson train
+    written as an array: some pairs fall into one 0.1 ms step) into two cells."""
+    sim.setup(timestep=0.1, min_delay=0.1, **setup)
+    p = sim.Population(2, sim.IF_curr_exp(tau_refrac=2.0, i_offset=[0.0, 0.3]))
+    src = sim.Population(1, sim.SpikeSourceArray(spike_times=Sequence(times)))
+    sim.Projection(src, p, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.9, delay=1.0),
+                   receptor_type="excitatory")
+    src.record("spikes")
+    p.record(["spikes", "v"])
+    sim.run(float(np.ceil(times.max())) + 20.0)
+    seg, sseg = p.get_data().segments[0], src.get_data().segments[0]
+    sim.end()
+    v = next(a for a in seg.analogsignals if a.name == "v")
+    return ([np.asarray(s) for s in seg.spiketrains], np.asarray(v),
+            np.sort(np.asarray(sseg.spiketrains[0])))
+
+
+def test_spike_array_with_two_spikes_in_a_step_matches_nest(engine):
+    """NEST delivers two spikes of one source in one step with multiplicity 2 (it used to
+    stop gpuspike with 'spikes twice in step'): same input spikes, output spikes, v."""
+    nest = _nest()
+    rng = np.random.default_rng(3)
+    times = np.round(np.cumsum(rng.exponential(1.5, 400)) + 1.0, 2)  # ms, 0.01 ms grid
+    on_grid = np.round(times / 0.1)
+    assert (np.diff(on_grid) == 0).sum() >= 5  # several pairs share a step
+    ref = _poisson_array(nest, times, spike_precision="on_grid")
+    ours = _poisson_array(gs, times, engine=engine)
+    np.testing.assert_allclose(np.round(ours[2] / 0.1), np.round(ref[2] / 0.1))
+    for a, b in zip(ref[0], ours[0]):
+        np.testing.assert_allclose(b, a, atol=1e-9)
+    assert ours[1].shape == ref[1].shape and np.abs(ours[1] - ref[1]).max() < 1e-9
