@@ -49,13 +49,48 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+#: Errors that mean "the user's input cannot be used" (typed gpuspike errors, files that are
+#: missing or unreadable, values out of range): one line and exit status 2, as argparse
+#: does for bad options. Anything else is a gpuspike bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError)
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from gpuspike.bridge.errors import GpuspikeError
+
+    return (GpuspikeError, *USER_ERRORS)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return text if len(text) <= 400 else text[:397] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gpuspike", description=__doc__.splitlines()[0])
+    parser.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_arguments, _run) in COMMANDS.items():
-        add_arguments(sub.add_parser(name, help=help_text))
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the Python traceback of an error")
+        add_arguments(p)
     args = parser.parse_args(argv)
-    return COMMANDS[args.command][2](args)
+    debug = bool(getattr(args, "debug", False))
+    if hasattr(args, "debug"):
+        delattr(args, "debug")  # the commands' own options only
+    try:
+        return COMMANDS[args.command][2](args)
+    except KeyboardInterrupt:
+        print("gpuspike: interrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as exc:
+        if debug:
+            raise
+        print(f"gpuspike: error: {_one_line(exc)} (--debug shows the traceback)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
