@@ -7,7 +7,15 @@ Every file is written to a temporary name in the same directory, flushed and fsy
 renamed over its target with ``os.replace`` (atomic on POSIX), and the ``.json`` is written
 last: it is the commit point. A crash at any moment therefore leaves either the old or the
 new checkpoint complete, and an ``.npz`` whose hash does not match its ``.json`` is never
-loaded. Array files no ``.json`` refers to any more are deleted after each commit.
+loaded. The ``.npz`` is read back and its hash checked before the ``.json`` commits it, and
+the previous ``last.json`` stays as ``prev.json`` (with its ``.npz``) until then, so a file
+damaged on disk later still leaves an older checkpoint to resume from. Array files no
+``.json`` refers to any more are deleted after each commit.
+
+Resuming takes the newest checkpoint that verifies (``last``, ``prev``, ``best``), logs
+each file it had to pass over with the reason, and raises :class:`CheckpointError` when
+checkpoint files exist but none verifies: a damaged directory never restarts silently
+from epoch 0.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import contextlib
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import uuid
@@ -29,6 +38,7 @@ from gpuspike.bridge.errors import GpuspikeError
 
 FORMAT = 1
 _ARRAY = "__array__"
+_log = logging.getLogger("gpuspike")
 _TMP_PREFIX = ".tmp-"
 _NPZ_PREFIX = "ckpt-"
 
@@ -163,7 +173,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 def _collect_garbage(directory: Path) -> None:
     """Delete array files no ``.json`` refers to, and leftover temporary files."""
     keep = set()
-    for name in ("last.json", "best.json"):
+    for name in ("last.json", "prev.json", "best.json"):
         path = directory / name
         if path.exists():
             doc = _read_json(path)
@@ -240,6 +250,10 @@ def save_checkpoint(
     data = buf.getvalue()
     npz_name = f"{_NPZ_PREFIX}{int(epoch):06d}-{uuid.uuid4().hex[:12]}.npz"
     atomic_write_bytes(directory / npz_name, data)
+    digest = hashlib.sha256(data).hexdigest()
+    if hashlib.sha256((directory / npz_name).read_bytes()).hexdigest() != digest:
+        raise CheckpointError(f"{directory / npz_name} does not read back as written (disk "
+                              "or file system fault); the previous checkpoint is kept")
 
     value = None
     if monitor is not None and history:
@@ -249,7 +263,7 @@ def save_checkpoint(
         "format": FORMAT,
         "epoch": int(epoch),
         "npz": npz_name,
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": digest,
         "monitor": monitor,
         "mode": mode,
         "value": value,
@@ -258,6 +272,10 @@ def save_checkpoint(
         "config": None if config is None else dict(config),
         **body,
     }
+    previous = directory / "last.json"
+    if _load(previous)[0] is not None:  # keep it until the new one is committed
+        atomic_write_bytes(directory / "prev.json",
+                           to_json_bytes({**_read_json(previous), "which": "prev"}))
     last = atomic_write_bytes(directory / "last.json", to_json_bytes({**doc, "which": "last"}))
     best_doc = _read_json(directory / "best.json")
     if monitor is not None and (
@@ -268,21 +286,25 @@ def save_checkpoint(
     return last
 
 
-def _load(path: Path) -> Checkpoint | None:
+def _load(path: Path) -> tuple[Checkpoint | None, str | None]:
+    """(the checkpoint of ``path``, None) or (None, why it cannot be used)."""
+    if not path.exists():
+        return None, "missing"
     doc = _read_json(path)
     if doc is None:
-        return None
+        return None, "not a readable checkpoint (damaged or truncated JSON)"
+    npz = path.parent / str(doc.get("npz"))
     try:
-        data = (path.parent / doc["npz"]).read_bytes()
-    except OSError:
-        return None
+        data = npz.read_bytes()
+    except OSError as exc:
+        return None, f"its array file {npz.name} cannot be read ({exc.strerror or exc})"
     if hashlib.sha256(data).hexdigest() != doc.get("sha256"):
-        return None
+        return None, f"its array file {npz.name} fails its SHA-256 check (damaged)"
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError):
-        return None
+    except (OSError, ValueError) as exc:
+        return None, f"its array file {npz.name} is not a readable archive ({exc})"
     return Checkpoint(
         epoch=int(doc["epoch"]),
         model_state=_join(doc["model_state"], arrays),
@@ -295,7 +317,7 @@ def _load(path: Path) -> Checkpoint | None:
         which=doc.get("which", path.stem),
         path=path,
         schedule_state=_join(doc.get("schedule_state", {}), arrays),
-    )
+    ), None
 
 
 _MISSING = object()
@@ -358,29 +380,47 @@ def load_checkpoint(
 ) -> Checkpoint | None:
     """Load the newest complete checkpoint of ``directory``, or ``None`` if there is none.
 
-    ``which="last"`` tries ``last.json`` and falls back to ``best.json`` when the former (or
-    its ``.npz``) is missing, truncated or fails its hash; ``which="best"`` reads only
-    ``best.json``. With ``config`` given, :func:`check_config` compares it with the saved
-    config on ``config_keys`` (all keys when ``None``).
+    ``which="last"`` takes the newest of ``last.json``, ``prev.json`` and ``best.json``
+    that verifies (its ``.npz`` present, hashing to the recorded SHA-256, readable), logging
+    each file passed over with the reason; ``which="best"`` reads only ``best.json``. With
+    ``config`` given, :func:`check_config` compares it with the saved config on
+    ``config_keys`` (all keys when ``None``).
 
     Raises
     ------
     CheckpointError
-        When the saved config differs from ``config``.
+        When the saved config differs from ``config``, or (``which="last"``) checkpoint
+        files exist but none verifies.
     """
     if which not in ("last", "best"):
         raise CheckpointError(f"which must be 'last' or 'best', got {which!r}")
     directory = Path(directory)
     if not directory.is_dir():
         return None
-    names = ["last.json", "best.json"] if which == "last" else ["best.json"]
+    names = ["last.json", "prev.json", "best.json"] if which == "last" else ["best.json"]
+    found, failed = [], []
     for name in names:
-        ckpt = _load(directory / name)
+        ckpt, why = _load(directory / name)
         if ckpt is not None:
-            if config is not None:
-                check_config(ckpt.config, config, config_keys, where=str(directory / name))
-            return ckpt
-    return None
+            found.append(ckpt)
+        elif why != "missing":
+            failed.append(f"{directory / name}: {why}")
+    if not found:
+        if failed and which == "last":
+            raise CheckpointError(
+                "no checkpoint in " + str(directory) + " verifies (" + "; ".join(failed)
+                + "). Restore the files, or start afresh (resume=False) in a new checkpoint "
+                "directory")
+        for line in failed:
+            _log.warning("checkpoint passed over: %s", line)
+        return None
+    ckpt = max(found, key=lambda c: c.epoch)  # the newest that verifies
+    for line in failed:
+        _log.warning("checkpoint passed over: %s; resuming from %s (epoch %d)", line,
+                     ckpt.path, ckpt.epoch)
+    if config is not None:
+        check_config(ckpt.config, config, config_keys, where=str(ckpt.path))
+    return ckpt
 
 
 def has_checkpoint(directory: str | os.PathLike) -> bool:

@@ -95,7 +95,8 @@ def test_crash_while_saving_keeps_the_old_checkpoint(tmp_path, monkeypatch, wher
         assert after == before
     _save(tmp_path, 1, 0.9)  # the next save works and cleans up
     assert load_checkpoint(tmp_path).epoch == 1
-    assert len(list(tmp_path.glob("*.npz"))) == 1
+    # epoch 1 (last, best) and epoch 0 (prev, kept until the next commit)
+    assert len(list(tmp_path.glob("*.npz"))) == 2
 
 
 def test_crash_between_last_and_best(tmp_path, monkeypatch) -> None:
@@ -108,18 +109,45 @@ def test_crash_between_last_and_best(tmp_path, monkeypatch) -> None:
     assert load_checkpoint(tmp_path, which="best").epoch == 0  # the old best is intact
 
 
-def test_corrupt_files_fall_back_to_best(tmp_path) -> None:
+def test_corrupt_files_fall_back_then_stop_with_an_error(tmp_path, caplog) -> None:
+    """A damaged newest checkpoint: resume from the newest that verifies, saying which
+    file failed and why; none verifies: an error, never a silent restart."""
     _save(tmp_path, 0, 0.9)
     _save(tmp_path, 1, 0.1)
     doc = C.json.loads((tmp_path / "last.json").read_text())
     npz = tmp_path / doc["npz"]
     npz.write_bytes(npz.read_bytes()[:50])  # truncated array file
-    ck = load_checkpoint(tmp_path)
-    assert ck.epoch == 0 and ck.which == "best"
+    log = C.logging.getLogger("gpuspike")
+    log.propagate = True
+    try:
+        with caplog.at_level("WARNING", logger="gpuspike"):
+            ck = load_checkpoint(tmp_path)
+    finally:
+        log.propagate = False
+    assert ck.epoch == 0 and ck.which in ("prev", "best")
+    assert any("last.json" in r.getMessage() and "SHA-256" in r.getMessage()
+               for r in caplog.records)
     (tmp_path / "last.json").write_text('{"format": 1, "epo')  # truncated json
     assert load_checkpoint(tmp_path).epoch == 0
     (tmp_path / "best.json").write_text("garbage")
-    assert load_checkpoint(tmp_path) is None
+    (tmp_path / "prev.json").write_text("garbage")
+    with pytest.raises(C.CheckpointError, match="no checkpoint in .* verifies"):
+        load_checkpoint(tmp_path)
+
+
+def test_one_flipped_byte_resumes_from_the_previous_epoch(tmp_path) -> None:
+    """One byte flipped in the newest .npz (the issue's case): the previous epoch's
+    checkpoint, kept as prev.json, is resumed, not epoch 0 and not a fresh start."""
+    for epoch, acc in enumerate([0.9, 0.5, 0.6]):  # best stays at epoch 0
+        _save(tmp_path, epoch, acc)
+    doc = C.json.loads((tmp_path / "last.json").read_text())
+    npz = tmp_path / doc["npz"]
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    npz.write_bytes(bytes(data))
+    ck = load_checkpoint(tmp_path)
+    assert ck.epoch == 1 and ck.which == "prev"
+    np.testing.assert_array_equal(ck.model_state["w"], np.full((2, 3), 1.0))
 
 
 def test_config_check(tmp_path) -> None:
