@@ -138,6 +138,7 @@ class CFamilyPrinter:
         self.real = c_type("float", self.p)
         self.domain: k.Domain | None = None
         self.kern: k.Kernel | None = None
+        self._printed: dict[str, list[str]] = {}
 
     # ------------------------------------------------------------------ target hooks
     def preamble(self) -> list[str]:
@@ -207,6 +208,13 @@ class CFamilyPrinter:
 
     # ------------------------------------------------------------------ kernels
     def kernel(self, kern: k.Kernel) -> list[str]:
+        """The lines of one kernel (printed once per printer: the C++ target reads them
+        for its source, its size estimate and its translation units)."""
+        if kern.name not in self._printed:
+            self._printed[kern.name] = self._print_kernel(kern)
+        return list(self._printed[kern.name])
+
+    def _print_kernel(self, kern: k.Kernel) -> list[str]:
         names = kernel_arrays(kern)
         out = [f"// {kern.comment} (phase {kern.phase})",
                self.signature(kern, self.params(names)) + " {",

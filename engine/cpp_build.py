@@ -59,11 +59,14 @@ class Compiler:
 
 def cache_dir() -> Path:
     """The per-user directory of compiled libraries (created on demand)."""
-    path = disk_cache.cache_root() / "cpp"
-    path.mkdir(parents=True, exist_ok=True)
+    path = disk_cache.folder("cpp")
+    if path is None:
+        raise EngineUnavailable(f"cannot create {disk_cache.cache_root() / 'cpp'} for compiled "
+                                "code; set GPUSPIKE_CACHE_DIR to a writable folder")
     return path
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_signature() -> str:
     """What ``-march=native`` depends on: the CPU model and its feature flags."""
     try:
@@ -190,7 +193,7 @@ def build(source: str, name: str = "net", key_source: str | None = None,
             fd, tmp_lib = tempfile.mkstemp(suffix=".so", dir=root)
             os.close(fd)
             try:
-                _compile(comp, source if not units or len(units) == 1 else units, tmp_lib)
+                _compile(comp, src_path if not units or len(units) == 1 else units, tmp_lib)
             except CompileError as err:
                 os.unlink(tmp_lib)
                 raise CompileError(
@@ -202,14 +205,11 @@ def build(source: str, name: str = "net", key_source: str | None = None,
     return lib, False
 
 
-def _compile(comp: Compiler, source: str | list[str], out: str) -> None:
-    """Compile one source, or several units in parallel and link them, into ``out``."""
+def _compile(comp: Compiler, source: Path | list[str], out: str) -> None:
+    """Compile one source file, or several units in parallel and link them, into ``out``."""
     cxx = [*shlex.split(comp.path), *comp.flags, *user_flags()]
-    if isinstance(source, str):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "net.cpp")
-            Path(path).write_text(source)
-            proc = subprocess.run([*cxx, path, "-o", out], capture_output=True, text=True)
+    if isinstance(source, Path):
+        proc = subprocess.run([*cxx, str(source), "-o", out], capture_output=True, text=True)
         if proc.returncode != 0:
             raise CompileError(proc.stderr[-4000:])
         return

@@ -67,7 +67,6 @@ class CppProgram(Program):
         self.compile_s = time.perf_counter() - t0
         if self.lib.gs_table_size() != len(self.table):  # pragma: no cover - cache clash
             raise RuntimeError(f"{self.library_path} does not match network {plan.name!r}")
-        self.delay_arrays: frozenset[str] = frozenset()
 
     def _pointers(self) -> ctypes.Array:
         ptrs = (ctypes.c_void_p * len(self.table))()
@@ -112,7 +111,6 @@ class CudaProgram(Program):
         self.launches.append((adv, (1, 1, 1), (min(B, 1024), 1, 1), adv_args))
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.graphs: dict[int, Any] = {}
-        self.delay_arrays: frozenset[str] = frozenset()
 
     def run(self, n: int) -> None:
         cp = self.cp

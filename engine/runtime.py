@@ -257,13 +257,7 @@ class Simulation:
         steps, idx = steps[order], idx[order]
         if counts is not None:
             counts = counts[order].astype(np.int32)
-        if steps.size > 1:
-            dup = (np.diff(steps) == 0) & (np.diff(idx) == 0)
-            if dup.any():
-                k0 = int(np.flatnonzero(dup)[0])
-                raise ModelError(  # merge_repeated_spikes ran before: a gpuspike bug
-                    f"spike source {src.name!r}: neuron {idx[k0]} is scheduled twice in step "
-                    f"{steps[k0]} after merging repeated spikes (please report this)")
+        # each (step, element) is there once: merge_repeated_spikes ran in __init__
         n_steps = int(steps.max()) + 1 if steps.size else 0
         if src.period > 0:
             n_steps = int(round(src.period / dt))

@@ -272,10 +272,9 @@ def save_checkpoint(
         "config": None if config is None else dict(config),
         **body,
     }
-    previous = directory / "last.json"
-    if _load(previous)[0] is not None:  # keep it until the new one is committed
-        atomic_write_bytes(directory / "prev.json",
-                           to_json_bytes({**_read_json(previous), "which": "prev"}))
+    previous = _read_json(directory / "last.json")
+    if previous is not None:  # kept until the new one is committed (verified on loading)
+        atomic_write_bytes(directory / "prev.json", to_json_bytes({**previous, "which": "prev"}))
     last = atomic_write_bytes(directory / "last.json", to_json_bytes({**doc, "which": "last"}))
     best_doc = _read_json(directory / "best.json")
     if monitor is not None and (

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 import sympy
 from gpuspike.bridge import ir
-from gpuspike.bridge.expressions import parse_expression, parse_statements
+from gpuspike.bridge.expressions import parse_statements
 from gpuspike.bridge.model import neuron_group, synapses
 from gpuspike.engine import cable
 from gpuspike.engine import kernel_ir as k
@@ -41,6 +41,7 @@ from gpuspike.engine.runtime import Simulation
 
 from tests import cuda_host
 from tests.engine.test_cable import TREE, cell, passive_cable
+from tests.engine.test_features import side_write_objects
 from tests.engine.test_synapses_on_synapses import network as synapses_on_synapses_network
 from tests.engine.test_user_functions import network as functions_network
 
@@ -172,19 +173,8 @@ def summed_and_dynamics(batch: int, precision: str) -> ir.NetworkIR:
 def side_writes(batch: int, precision: str) -> ir.NetworkIR:
     """A uniform cross-write (``v_post = v_reset_post`` from every synapse), a shared
     variable, a summed variable over part of a group and into both sides."""
-    src = ir.SpikeArraySourceIR("S", 2, np.array([3, 9]) * DT, np.array([0, 1]))
-    post = ir.NeuronGroupIR("post", 4, (ir.Variable("v", init=ir.Constant(5.0)),
-                                        ir.Variable("v_reset", init=ir.Constant(-1.0)),
-                                        ir.Variable("count", shared=True),
-                                        ir.Variable("tot", init=ir.Constant(7.0))),
-                            update=parse_statements("count = count + 1\nv = v + 0.5"))
-    s = ir.SynapseGroupIR("syn", "S", "post", ir.FromList(np.array([0, 0, 1, 1]),
-                                                          np.array([1, 2, 1, 2])),
-                          (ir.Variable("w", batched=False, init=ir.Constant(2.0)),),
-                          pathways=(ir.PathwayIR("pre", parse_statements(
-                              "v_post = v_reset_post")),),
-                          summed=(ir.SummedVariableIR("tot", parse_expression("w"), "post",
-                                                      (1, 3)),))
+    src, post, s = side_write_objects([3 * DT, 9 * DT], [0, 1],
+                                      "count = count + 1\nv = v + 0.5")
     g = neuron_group("g", 4, "v : 1\nS : 1", init={"v": np.array([1.0, 2.0, 3.0, 4.0])})
     h = neuron_group("h", 2, "v : 1\nS : 1", init={"v": np.array([10.0, 20.0])})
     both = synapses("both", "g", "h", model="S_post = v_pre : 1 (summed)\n"

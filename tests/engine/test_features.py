@@ -461,16 +461,16 @@ def test_state_monitor_of_synapse_variables(engine):
     np.testing.assert_array_equal(w[:, 1], 0.5 * ((steps >= 2).astype(int) + (steps >= 5)))
 
 
-def test_uniform_side_writes_shared_variables_and_summed_ranges(engine):
-    """`v_post = v_reset_post` from every synapse is order-independent (same value), a
-    shared variable takes a uniform value, and a summed variable may fill part of a group."""
-    src = spike_source("S", 2, [3 * DT], [0])
+def side_write_objects(times, indices, update: str):
+    """Spike source ``S``, group ``post`` (``v``, ``v_reset``, shared ``count``, ``tot``)
+    updated by ``update``, and synapses ``syn`` writing ``v_post = v_reset_post`` and
+    summing ``w`` into ``tot`` of elements 1 and 2 only (as a subgroup's synapses do)."""
+    src = spike_source("S", 2, times, indices)
     post = ir.NeuronGroupIR("post", 4, (ir.Variable("v", init=ir.Constant(5.0)),
                                         ir.Variable("v_reset", init=ir.Constant(-1.0)),
                                         ir.Variable("count", shared=True),
                                         ir.Variable("tot", init=ir.Constant(7.0))),
-                            update=parse_statements("count = count + 1"))
-    # the synapses reach the summed range (1, 3) only, as a subgroup's synapses do
+                            update=parse_statements(update))
     s = ir.SynapseGroupIR("syn", "S", "post", ir.FromList(np.array([0, 0, 1, 1]),
                                                           np.array([1, 2, 1, 2])),
                           (ir.Variable("w", batched=False, init=ir.Constant(2.0)),),
@@ -478,6 +478,13 @@ def test_uniform_side_writes_shared_variables_and_summed_ranges(engine):
                               "v_post = v_reset_post")),),
                           summed=(ir.SummedVariableIR("tot", parse_expression("w"), "post",
                                                       (1, 3)),))
+    return src, post, s
+
+
+def test_uniform_side_writes_shared_variables_and_summed_ranges(engine):
+    """`v_post = v_reset_post` from every synapse is order-independent (same value), a
+    shared variable takes a uniform value, and a summed variable may fill part of a group."""
+    src, post, s = side_write_objects([3 * DT], [0], "count = count + 1")
     sim = simulate(ir.NetworkIR(dt=DT, groups=(post,), sources=(src,), synapses=(s,)),
                    engine, 6)
     np.testing.assert_array_equal(sim.get("post", "v"), [5, -1, -1, 5])
