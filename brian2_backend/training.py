@@ -17,7 +17,7 @@ Timing: Brian2's default schedule (groups -> thresholds -> synapses -> resets) a
 ``SpikeGeneratorGroup`` spike of step ``k`` (``t = k dt``) to ``I_post`` *after* the state
 update of step ``k``, so it first moves ``v`` in step ``k + 1``; a ``NeuronGroup`` spike
 (threshold after the update of step ``k``) reaches its targets at the same point. The engine
-(:mod:`gpuspike.engine.eventprop.forward`) delivers input bin ``k`` *before* its propagation
+(:mod:`gpuspike.engine.eventprop.kernels`) delivers input bin ``k`` *before* its propagation
 ``k + 1`` — one step earlier than Brian2. The trainer therefore feeds the engine input bin
 ``k`` at step ``k + 1`` (:class:`Brian2TimedLoader`): the trained network then means
 exactly what Brian2 runs. With ``N = duration / dt`` steps, engine step ``n`` is the state
@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 from gpuspike.bridge.errors import ModelError
 from gpuspike.bridge.training_ir import LossSpec
-from gpuspike.engine.eventprop.forward import forward
 from gpuspike.engine.eventprop.network import EventPropNetwork
 from gpuspike.engine.training import loop
 from gpuspike.engine.training.data import BatchLoader
@@ -317,14 +316,7 @@ class EventPropTrainer:
         ds = SpikeDataset([t], [u], np.zeros(1, np.int64), np.full(1, -1), len(self.input))
         batch = self.loader(ds, 1).batch(0)
         m = self.model
-        tape = forward(
-            m.xp,
-            self.ir,
-            m.weights(),
-            m.delay_steps(),
-            m.xp.asarray(batch.inputs, dtype=m.dtype),
-            raster_example=0,
-        )
+        tape = m.forward(batch.inputs, raster_example=0)
         spikes = {}
         for name, steps in tape.raster.items():
             idx = [_host(i) for _, i in steps]

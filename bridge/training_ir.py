@@ -90,7 +90,7 @@ class EventPropIR:
     grazing_eps: float = 0.0
     #: how the jump's ``tau_m du/dt`` at a crossing is taken: ``"interpolated"`` (the
     #: crossing inside the step, exact propagator) or ``"sample"`` (``J - u`` on the grid
-    #: after it, as mlGeNN). See :mod:`gpuspike.engine.eventprop.rings`.
+    #: after it, as mlGeNN). See :mod:`gpuspike.engine.eventprop.crossing`.
     crossing: str = "interpolated"
 
     def population(self, name: str) -> TrainPopulation:

@@ -218,7 +218,7 @@ class CFamilyPrinter:
         names = kernel_arrays(kern)
         out = [f"// {kern.comment} (phase {kern.phase})",
                self.signature(kern, self.params(names)) + " {",
-               "    const long long _step_ = __step[0];",
+               f"    const long long _step_ = {self.plan.kernel_step('__step[0]')};",
                "    const long long _origin_ = __origin[0];",
                f"    const double _t_ = (double)_step_ * {self.plan.dt!r};",
                "    (void)_t_; (void)_origin_;"]
@@ -288,10 +288,15 @@ class CFamilyPrinter:
     def spike_list_domain(self, dom: k.SpikeListDomain, kern: k.Kernel, decls) -> list[str]:
         st = f"_step_ % {dom.period_steps}" if dom.period_steps else "_step_"
         out = [f"    const long long _st = {st};",
-               f"    if (_st >= {dom.n_steps}) return;",
-               f"    const int _lo = {dom.group}__offsets[_st], "
-               f"_hi = {dom.group}__offsets[_st + 1];"]
-        out += ["    " + line for line in self.batch_head(dom)]
+               f"    if (_st < 0 || _st >= {dom.n_steps}) return;"]
+        if dom.batched:  # a schedule per batch entry
+            out += ["    " + line for line in self.batch_head(dom)]
+            out.append(f"    const int _lo = {dom.group}__offsets[_st * {self.B} + _b_], "
+                       f"_hi = {dom.group}__offsets[_st * {self.B} + _b_ + 1];")
+        else:
+            out.append(f"    const int _lo = {dom.group}__offsets[_st], "
+                       f"_hi = {dom.group}__offsets[_st + 1];")
+            out += ["    " + line for line in self.batch_head(dom)]
         out += [*("    " + line for line in self.loop("_p", "int", "_lo", "_hi", "thread")),
                 f"        const int _i_ = {dom.group}__indices[_p];"]
         if dom.counts:

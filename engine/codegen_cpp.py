@@ -326,11 +326,12 @@ class CppTarget(CFamilyPrinter):
         out = ["static void gs_advance(void* const* A) {",
                "    // one step done: clear the next slot of every ring, advance the counter",
                f"    long long* __step = {step};",
-               "    const long long s = __step[0] + 1;"]
+               "    const long long s = __step[0] + 1;",
+               f"    const long long ks = {self.plan.kernel_step('s')};  // the next step"]
         for r, depth in self.plan.ring_depths:
             out.append(f"    {{ int* _c = {self._arg(f'{r}_count')}; "
-                       f"for (int b = 0; b < {self.B}; ++b) _c[(s % {depth}) * {self.B} + b] "
-                       "= 0; }")
+                       f"for (int b = 0; b < {self.B}; ++b) _c[(((ks % {depth}) + {depth}) % "
+                       f"{depth}) * {self.B} + b] = 0; }}")
         out += ["    __step[0] = s;", "}", "",
                 "// Runs n_steps steps; the arrays in the plan's order (gs_table lists them).",
                 'extern "C" int gs_run(void* const* A, long long n_steps, int threads, '

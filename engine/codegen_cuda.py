@@ -114,9 +114,11 @@ class CudaTarget(CFamilyPrinter):
                + ") {",
                "    // one step done: clear the next slot of every ring, advance the counter",
                "    const long long s = __step[0] + 1;",
+               f"    const long long ks = {self.plan.kernel_step('s')};  // the next step",
                f"    for (int b = threadIdx.x; b < {self.B}; b += blockDim.x) {{"]
         for r, depth in self.plan.ring_depths:
-            out.append(f"        {r}_count[(s % {depth}) * {self.B} + b] = 0;")
+            out.append(f"        {r}_count[(((ks % {depth}) + {depth}) % {depth}) * {self.B} "
+                       "+ b] = 0;")
         out += ["    }", "    __syncthreads();", "    if (threadIdx.x == 0) __step[0] = s;",
                 "}"]
         return out

@@ -254,6 +254,18 @@ class NumpyKernelPrinter:
                     if not line.startswith("    #unless ") or line.split()[1] in used]
             out = [line.replace("    #unless _s_ ", "    ").replace("    #unless _i_ ", "    ")
                    .replace("    #unless _b_ ", "    ") for line in out]
+        elif isinstance(dom, k.SpikeListDomain) and dom.batched:
+            out += ["    _st = _step_",
+                    f"    if _st < 0 or _st >= {dom.n_steps}:", "        return",
+                    f"    _off = A['{dom.group}__offsets'][_st * {B}:_st * {B} + {B + 1}]"
+                    ".astype(np.int64)",
+                    f"    _ids = A['{dom.group}__indices'][_off[0]:_off[-1]].astype(np.int64)",
+                    "    if _ids.size == 0:", "        return",
+                    f"    _b_ = np.repeat(np.arange({B}), np.diff(_off))",
+                    "    _i_ = _ids"]
+            if dom.counts:
+                out.append(f"    _mult_ = A['{dom.group}__counts'][_off[0]:_off[-1]]")
+            body = self.block(kern.body, 1, None)
         elif isinstance(dom, k.SpikeListDomain):
             st = f"_step_ % {dom.period_steps}" if dom.period_steps else "_step_"
             out += [f"    _st = {st}",
@@ -398,6 +410,8 @@ class NumpyKernelPrinter:
                 val = self.expr(st.expr)
                 if self.whole_array(st.array, st.index):
                     a = self.arrays[st.array]
+                    if mask is not None:  # a conditional store keeps the other elements
+                        val = f"np.where({mask}, {val}, A['{st.array}'])"
                     if a.batched:
                         out.append(f"{ind}A['{st.array}'][...] = {val}")
                     else:
@@ -420,8 +434,12 @@ class NumpyKernelPrinter:
                 if mask is None:
                     out.append(f"{ind}_accumulate(A['{st.array}'].reshape(-1), _ix, {val})")
                 else:
-                    out.append(f"{ind}_v = np.broadcast_to({val}, np.shape(_ix))")
-                    out.append(f"{ind}_mk = np.broadcast_to({mask}, np.shape(_ix))")
+                    # a shared target (a scalar index) under a per-element condition:
+                    # every element that meets it adds once
+                    out.append(f"{ind}_mk = np.broadcast_to({mask}, np.broadcast_shapes("
+                               f"np.shape(_ix), np.shape({mask})))")
+                    out.append(f"{ind}_ix = np.broadcast_to(_ix, _mk.shape)")
+                    out.append(f"{ind}_v = np.broadcast_to({val}, _mk.shape)")
                     out.append(f"{ind}_accumulate(A['{st.array}'].reshape(-1), _ix[_mk], "
                                f"_v[_mk])")
             elif isinstance(st, k.If):
@@ -532,13 +550,16 @@ class NumpyProgram(Program):
         A = self.arrays
         kernels, rings, B = self.step_kernels, self.plan.ring_depths, self.plan.batch_size
         s = int(A["__step"][0])
+        reverse = self.plan.reverse_steps
         for _ in range(n):
             A["__step"][0] = s
+            ks = reverse - s if reverse else s   # the kernels' step
             for fn in kernels:
-                fn(A, s)
+                fn(A, ks)
             s += 1
+            ks = reverse - s if reverse else s
             for r, depth in rings:
-                A[f"{r}_count"][(s % depth) * B:(s % depth + 1) * B] = 0
+                A[f"{r}_count"][(ks % depth) * B:(ks % depth + 1) * B] = 0
         A["__step"][0] = s
 
     def array_written(self, name: str) -> None:

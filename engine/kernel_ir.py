@@ -115,13 +115,20 @@ class PathwayDomain:
 
 @dataclass(frozen=True)
 class SpikeListDomain:
-    """Scheduled spikes of a spike-array source at this step (CSR by step)."""
+    """Scheduled spikes of a spike-array source at this step (CSR by step).
+
+    ``<group>__offsets`` has ``n_steps + 1`` entries; the spikes of step ``st`` are
+    ``<group>__indices[offsets[st]:offsets[st + 1]]``, the same for every batch entry. With
+    ``batched``, each batch entry has its own spikes (``n_steps * B + 1`` offsets, entry
+    ``st * B + b``: a batch of recorded examples, as training feeds its inputs).
+    """
 
     group: str
     size: int
-    n_steps: int  # length of the schedule (offsets has n_steps + 1 entries)
+    n_steps: int  # length of the schedule
     period_steps: int  # > 0: the schedule repeats
     counts: bool = False  # ``<group>__counts`` gives each spike's multiplicity (``_mult_``)
+    batched: bool = False  # a schedule per batch entry
 
 
 @dataclass(frozen=True)
@@ -369,6 +376,15 @@ class Plan:
     #: user functions the kernels call (:class:`~gpuspike.bridge.ir.FunctionIR`)
     functions: tuple[Any, ...] = ()
     meta: dict = field(default_factory=dict, compare=False, hash=False)
+    #: reverse time (adjoint passes): with ``R > 0`` the kernels' step ``_step_`` is ``R``
+    #: minus the program's step counter, so ``run(R + 1)`` visits steps ``R, R-1, ..., 0``
+    #: (the counter itself, ``__step``, still counts up from 0; rings clear the slot of
+    #: the next step visited)
+    reverse_steps: int = 0
+
+    def kernel_step(self, counter: str) -> str:
+        """The kernels' step for the program's step counter expression ``counter``."""
+        return f"({self.reverse_steps} - {counter})" if self.reverse_steps else counter
 
     def array(self, name: str) -> ArrayDecl:
         for a in self.arrays:

@@ -184,8 +184,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         "epoch_time_s": result.epoch_time_s,
         "peak_mem_mib": result.peak_memory_bytes / 2**20,
         "memory_source": result.memory_source, "device": backend.device,
-        # what computes: EventProp is NumPy array code on both CPU engines (issue 13)
-        "engine": "cupy" if backend.name == "cupy" else "numpy",
+        # what computes: EventProp's generated kernels on the selected engine
+        "engine": backend.name,
         "engine_selected": backend.name, "spikes_per_neuron": last.get("spikes_per_neuron"),
         "config": {k: v for k, v in cfg.items() if k not in ("progress",)},
     }

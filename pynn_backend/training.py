@@ -16,7 +16,7 @@
     # p1.get("weight", format="array") now holds the trained weights; sim.run simulates them
 
 The trainer translates the PyNN objects into an :class:`~gpuspike.bridge.training_ir.EventPropIR`
-and trains it with the EventProp engine (numpy or cupy); the result is written back into the
+and trains it with the EventProp engine (numpy, cpp or cupy); the result is written back into the
 Projections, so the ordinary ``sim.run`` (or any PyNN simulator given the same weights)
 simulates the trained network.
 
@@ -870,7 +870,6 @@ class EventPropTrainer:
 
     def trace(self, ds: Any, index: int) -> ExampleTrace:
         """The engine's forward pass of example ``index``: spikes and output voltage."""
-        from gpuspike.engine.eventprop.forward import forward
         from gpuspike.engine.eventprop.losses import spike_loss, voltage_loss
         from gpuspike.engine.training.data import dense_counts
 
@@ -886,7 +885,7 @@ class EventPropTrainer:
             xp=xp,
             dtype=net.dtype,
         )
-        tape = forward(xp, self.ir, net.weights(), net.delay_steps(), inputs, raster_example=0)
+        tape = net.forward(inputs, raster_example=0)
         labels = xp.zeros(1, dtype=xp.int64)
         out = self.ir.population(self.ir.output).neuron
         if self.loss.kind in SPIKE_LOSSES:

@@ -1,4 +1,4 @@
-"""A trainable EventProp network on the numpy or cupy engine (the training loop's model).
+"""A trainable EventProp network on any engine (the training loop's model).
 
 Holds the learnable arrays (``"<pre>-><post>.w"``: weights ``w[post, pre]``;
 ``"<pre>-><post>.d"``: delays in the time unit of ``dt`` (seconds from the CLI and Brian2,
@@ -11,7 +11,6 @@ silent neurons, which exact gradients cannot revive).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
@@ -19,11 +18,11 @@ from typing import Any
 import numpy as np
 from gpuspike.bridge.errors import ModelError, RingBufferOverflow
 from gpuspike.bridge.training_ir import SPIKE_LOSSES, EventPropIR
+from gpuspike.engine.backend import Backend, select_backend
 from gpuspike.engine.training.protocol import Batch, StepResult
 
-from .backward import Gradients, backward
-from .forward import ForwardTape, forward, ring_limit
 from .losses import LossTerms, spike_count_reg, spike_loss, voltage_loss
+from .passes import ForwardTape, Gradients, TrainingPrograms, ring_limit
 
 #: Spike-ring slots per neuron at first; a ring that overflows is grown (to twice its size,
 #: or 1.25 x the largest count) and the batch's forward pass rerun, up to ``max_spikes``.
@@ -32,27 +31,11 @@ from .losses import LossTerms, spike_count_reg, spike_loss, voltage_loss
 INITIAL_RING = 32
 
 
-def _array_module(engine: str | ModuleType) -> ModuleType:
+def _backend(engine: str | ModuleType) -> Backend:
+    """The engine's backend; an array module (``numpy``/``cupy``) names its engine."""
     if isinstance(engine, ModuleType):
-        return engine
-    from gpuspike.engine.backend import select_backend
-
-    backend = select_backend(engine)
-    if backend.name == "cupy":  # pragma: no cover - GPU only
-        import cupy
-
-        return cupy
-    if backend.name == "cpp" and not _said_numpy:
-        # NOTE: issue 13 makes EventProp kernel IR; until then the C++ engine's kernels
-        # are not used for training: say what computes
-        _said_numpy.append(True)
-        logging.getLogger("gpuspike").info(
-            "EventProp runs as NumPy array code on the CPU (the cpp engine's compiled "
-            "kernels serve simulation; training through them is issue 13)")
-    return np
-
-
-_said_numpy: list[bool] = []
+        engine = "cupy" if engine.__name__ == "cupy" else "numpy"
+    return select_backend(engine)
 
 
 class EventPropNetwork:
@@ -66,8 +49,11 @@ class EventPropNetwork:
         Initial host arrays: ``"<proj>.w"`` for every projection, ``"<proj>.d"`` (same time
         unit as ``ir.dt``) for every projection with delays.
     engine : str or module
-        ``"auto"``, ``"numpy"``, ``"cpp"``, ``"cupy"`` or an array module (the CPU
-        engines train with NumPy array code until training is kernel IR: issue 13).
+        ``"auto"``, ``"numpy"``, ``"cpp"``, ``"cupy"`` or an array module (``numpy`` or
+        ``cupy``, naming that engine). The passes are the generated kernels of
+        :mod:`.kernels` on that engine.
+    threads : int, optional
+        CPU threads of the ``cpp`` engine (default: ``$GPUSPIKE_THREADS`` or every core).
     dtype : numpy dtype
         Float type of states and parameters (float32 for speed, float64 for checks).
     lift : float
@@ -80,9 +66,13 @@ class EventPropNetwork:
 
     def __init__(self, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
                  engine: str | ModuleType = "auto", dtype: Any = np.float32,
-                 lift: float = 0.0, masks: Mapping[str, np.ndarray] | None = None) -> None:
+                 lift: float = 0.0, masks: Mapping[str, np.ndarray] | None = None,
+                 threads: int | None = None) -> None:
         self.ir = ir
-        self.xp = _array_module(engine)
+        self.backend = _backend(engine)
+        self.xp = self.backend.xp
+        self.threads = threads
+        self._programs: dict[tuple, TrainingPrograms] = {}
         self.dtype = np.dtype(dtype)
         self.lift = lift
         self.n_inputs = ir.input.size
@@ -142,7 +132,7 @@ class EventPropNetwork:
                 f"batch inputs have shape {tuple(inputs.shape)}, the network expects "
                 f"({self.n_steps}, batch, {self.n_inputs}); bin the data with the network's "
                 "dt and n_steps")
-        tape = self._taped_forward(inputs, raster_example)
+        tape = self._taped_forward(inputs, raster_example, batch.spikes)
         spec, out = self.ir.loss, self.ir.population(self.ir.output).neuron
         labels = xp.asarray(batch.labels)
         if spec.kind in SPIKE_LOSSES:
@@ -151,15 +141,35 @@ class EventPropNetwork:
             terms = voltage_loss(xp, spec, tape.v_out, labels, self.dt, out.tau_m)
         return tape, terms, inputs
 
-    def _taped_forward(self, inputs: Any, raster_example: int | None) -> ForwardTape:
-        """:func:`forward` with rings sized by :attr:`ring_capacity`, grown and rerun on
-        overflow (the pass is deterministic, so the rerun's tape is the one a ring of the
+    def programs(self, batch: int) -> TrainingPrograms:
+        """The compiled passes for batches of ``batch`` at the current tape capacities
+        (compiled once per batch size and capacities; the C++ and CUDA builds are cached
+        on disk as well)."""
+        key = (batch, tuple(sorted(self.ring_capacity.items())))
+        progs = self._programs.get(key)
+        if progs is None:
+            self._programs = {k: v for k, v in self._programs.items() if k[1] == key[1]}
+            progs = TrainingPrograms(self.ir, self.backend, batch, self.ring_capacity,
+                                     self.dtype, self.threads)
+            self._programs[key] = progs
+        return progs
+
+    def forward(self, inputs: Any, raster_example: int | None = None) -> ForwardTape:
+        """The forward pass on ``inputs`` (``(N, B, n_in)`` counts on the engine's array
+        module): output trace, first spikes, spike counts and, for ``raster_example``, the
+        spike raster of that example (from the tape)."""
+        return self._taped_forward(self.xp.asarray(inputs, dtype=self.dtype), raster_example)
+
+    def _taped_forward(self, inputs: Any, raster_example: int | None,
+                       spikes: tuple | None = None) -> ForwardTape:
+        """The forward pass with tapes sized by :attr:`ring_capacity`, grown and rerun on
+        overflow (the pass is deterministic, so the rerun's tape is the one a tape of the
         full size would have given)."""
         limit = ring_limit(self.ir)
         while True:
             try:
-                return forward(self.xp, self.ir, self.weights(), self.delay_steps(), inputs,
-                               raster_example=raster_example, capacity=self.ring_capacity)
+                return self.programs(int(inputs.shape[1])).forward(
+                    self.weights(), self.delay_steps(), inputs, raster_example, spikes)
             except RingBufferOverflow as err:
                 name, most = getattr(err, "population", None), getattr(err, "most", None)
                 cap = self.ring_capacity.get(name, limit)
@@ -182,8 +192,7 @@ class EventPropNetwork:
         if spec.reg_upper or spec.reg_lower:
             kick = {name: spike_count_reg(c, spec, c.shape[0]) for name, c in tape.counts.items()
                     if name != self.ir.output}
-        grads = backward(self.xp, self.ir, self.weights(), self.delay_steps(), inputs, tape,
-                         terms, kick)
+        grads = self.programs(int(inputs.shape[1])).backward(self.weights(), tape, terms, kick)
         return terms, grads, tape
 
     def _result(self, batch: Batch, terms: LossTerms, tape: ForwardTape,

@@ -63,6 +63,7 @@ def dense_counts(
     n_channels: int,
     xp: ModuleType = np,
     dtype: Any = np.float32,
+    bins: list | None = None,
 ) -> Any:
     """Bin the spikes of a batch into a dense ``(n_steps, batch, n_channels)`` count array.
 
@@ -86,6 +87,9 @@ def dense_counts(
         Array module of the result (numpy or cupy).
     dtype : dtype
         dtype of the result.
+    bins : list, optional
+        Receives ``(flat bin indices, counts)`` of the non-empty bins (host arrays,
+        increasing indices): :attr:`Batch.spikes`.
 
     Returns
     -------
@@ -97,6 +101,8 @@ def dense_counts(
     shape = (n_steps, batch, n_channels)
     out = xp.zeros(shape, dtype=dtype)
     if lengths.sum() == 0:
+        if bins is not None:
+            bins += [np.zeros(0, np.int64), np.zeros(0, np.int64)]
         return out
     t = np.concatenate([np.asarray(a, dtype=np.float64) for a in times])
     u = np.concatenate([np.asarray(a, dtype=np.int64) for a in units])
@@ -120,6 +126,8 @@ def dense_counts(
                 "count; pass a wider dtype or a smaller dt"
             )
     out.reshape(-1)[xp.asarray(idx)] = xp.asarray(cnt, dtype=dtype)
+    if bins is not None:
+        bins += [idx, cnt]
     return out
 
 
@@ -245,6 +253,7 @@ class BatchLoader:
             pairs = [self.augment(t, u, rng) for t, u in zip(times, units)]
             times = [p[0] for p in pairs]
             units = [p[1] for p in pairs]
+        bins: list = []
         inputs = dense_counts(
             times,
             units,
@@ -253,9 +262,10 @@ class BatchLoader:
             n_channels=self.n_channels,
             xp=self.xp,
             dtype=self.dtype,
+            bins=bins,
         )
         labels = self.xp.asarray(np.asarray(self.dataset.labels)[index].astype(np.int64))
-        return Batch(inputs=inputs, labels=labels, index=index.copy())
+        return Batch(inputs=inputs, labels=labels, index=index.copy(), spikes=tuple(bins))
 
     def __iter__(self) -> Iterator[Batch]:
         for i in range(len(self)):

@@ -23,11 +23,16 @@ class Batch:
     time < (t+1)*dt``) of example ``b``, shape ``(n_steps, batch, n_inputs)``, float dtype of
     the model. ``labels``: integer class per example, shape ``(batch,)``. ``index``: the
     examples' positions in their dataset (host, for confusion matrices and rasters).
+    ``spikes``: the same counts as ``(bins, counts)`` host arrays, ``bins`` the increasing
+    flat indices ``(t * batch + b) * n_inputs + i`` of the non-empty bins (loaders that bin
+    spike times have them for free; event-driven models read them instead of scanning
+    ``inputs``); ``None``: derive them from ``inputs``.
     """
 
     inputs: Any
     labels: Any
     index: np.ndarray
+    spikes: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def size(self) -> int:

@@ -14,7 +14,7 @@ from .reference import INPUT, Gradients, Network
 _KINDS = {"integral_mse": "mse"}
 
 
-def engine_network(net: Network, loss: Loss, T: float, dt: float, *, xp=np,
+def engine_network(net: Network, loss: Loss, T: float, dt: float, *, engine="numpy",
                    max_spikes: int = 500, crossing: str = "interpolated"
                    ) -> tuple[EventPropNetwork, int]:
     """The engine's model of ``net`` on a grid of ``dt`` (float64) and its step count."""
@@ -36,7 +36,7 @@ def engine_network(net: Network, loss: Loss, T: float, dt: float, *, xp=np,
                     tau1=loss.tau1, alpha=loss.alpha, delta=loss.delta)
     ir = EventPropIR(tuple(pops), tuple(projs), net.output, spec, dt, n_steps, max_spikes,
                      crossing=crossing)
-    return EventPropNetwork(ir, params, engine=xp, dtype=np.float64), n_steps
+    return EventPropNetwork(ir, params, engine=engine, dtype=np.float64), n_steps
 
 
 def engine_batch(inputs, loss: Loss, n_in: int, n_steps: int, dt: float, xp=np) -> Batch:
@@ -52,11 +52,11 @@ def engine_batch(inputs, loss: Loss, n_in: int, n_steps: int, dt: float, xp=np) 
     return Batch(xp.asarray(x), xp.asarray(labels), np.arange(1))
 
 
-def engine_gradients(net: Network, inputs, loss: Loss, T: float, dt: float, xp=np,
+def engine_gradients(net: Network, inputs, loss: Loss, T: float, dt: float, engine="numpy",
                      crossing: str = "interpolated") -> tuple[float, Gradients, np.ndarray]:
     """Loss, gradients (reference layout) and per-neuron spike counts from the engine."""
-    model, n_steps = engine_network(net, loss, T, dt, xp=xp, crossing=crossing)
-    batch = engine_batch(inputs, loss, net.n_in, n_steps, dt, xp)
+    model, n_steps = engine_network(net, loss, T, dt, engine=engine, crossing=crossing)
+    batch = engine_batch(inputs, loss, net.n_in, n_steps, dt, model.xp)
     terms, g, tape = model.gradients(batch)
     host = lambda a: a.get() if hasattr(a, "get") else np.asarray(a)  # noqa: E731
     weight = {k: host(v) for k, v in g.weight.items()}

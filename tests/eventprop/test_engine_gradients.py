@@ -30,11 +30,11 @@ def on_grid(kwargs):
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_engine_equals_discrete_twin(name, xp):
+def test_engine_equals_discrete_twin(name, engine):
     kwargs, loss = CASES[name]
     net, inputs = on_grid(kwargs)
     value, grads, fwd = loss_and_grad_discrete(net, inputs, T, 0.01, loss)
-    e_value, e_grads, counts = engine_gradients(net, inputs, loss, T, 0.01, xp=xp,
+    e_value, e_grads, counts = engine_gradients(net, inputs, loss, T, 0.01, engine=engine,
                                                 crossing="sample")
     assert (counts == fwd.spike_counts()).all()
     assert e_value == pytest.approx(value, rel=1e-12)
@@ -44,14 +44,15 @@ def test_engine_equals_discrete_twin(name, xp):
 
 @pytest.mark.parametrize("crossing", ["interpolated"])
 @pytest.mark.parametrize("name", list(CASES))
-def test_engine_converges_to_exact_gradients(name, crossing):
+def test_engine_converges_to_exact_gradients(name, crossing, engine):
     kwargs, loss = CASES[name]
     net, inputs = on_grid(kwargs)
     _, exact, fwd = loss_and_grad(net, inputs, T, loss)
     counts = np.bincount([s.neuron for s in fwd.spikes], minlength=net.n_neurons)
     errors = []
     for dt in (0.01, 0.001):
-        _, grads, e_counts = engine_gradients(net, inputs, loss, T, dt, crossing=crossing)
+        _, grads, e_counts = engine_gradients(net, inputs, loss, T, dt, crossing=crossing,
+                                              engine=engine)
         assert (e_counts == counts).all(), f"dt={dt}: spike counts differ from the exact ones"
         errors.append(float(np.linalg.norm(flat(grads) - flat(exact))
                             / np.linalg.norm(flat(exact))))

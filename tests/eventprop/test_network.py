@@ -8,7 +8,6 @@ from gpuspike.bridge.adjoint import CanonicalLIF
 from gpuspike.bridge.errors import ModelError, RingBufferOverflow, UnsupportedFeature
 from gpuspike.bridge.training_ir import EventPropIR, LossSpec, TrainPopulation, TrainProjection
 from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
-from gpuspike.engine.eventprop.forward import forward
 from gpuspike.engine.eventprop.network import EventPropNetwork
 from gpuspike.engine.training.protocol import Batch
 
@@ -30,9 +29,10 @@ def batch(n, seed=1, n_in=12, steps=40, rate=0.15):
 
 @pytest.mark.parametrize("loss,delay_max", [("avg_ce", 0.0), ("max_ce", 0.0),
                                             ("ttfs_ce", 0.0), ("exp_avg_ce", 5e-3)])
-def test_batch_gradient_is_the_mean_of_per_example_gradients(loss, delay_max, xp):
+def test_batch_gradient_is_the_mean_of_per_example_gradients(loss, delay_max, engine):
     ir, params = small(loss, delay_max=delay_max)
-    net = EventPropNetwork(ir, params, engine=xp, dtype=np.float64)
+    net = EventPropNetwork(ir, params, engine=engine, dtype=np.float64)
+    xp = net.xp
     b = batch(4)
     full = net.loss_and_grad(Batch(xp.asarray(b.inputs), xp.asarray(b.labels), b.index))
     singles = [net.loss_and_grad(Batch(xp.asarray(b.inputs[:, i:i + 1]),
@@ -91,21 +91,22 @@ def test_ring_overflow_raises_with_the_fix():
 
 
 @pytest.mark.parametrize("initial", [1, 3])
-def test_small_rings_grow_and_give_the_full_rings_gradients(initial, xp):
+def test_small_rings_grow_and_give_the_full_rings_gradients(initial, engine):
     # a neuron fires up to ~20 times in 40 steps: rings of 1 or 3 slots overflow, grow and
     # rerun; the gradients must equal those of rings sized max_spikes from the start
     ir, params = small(max_spikes=40)
     params["in->hidden.w"] += 0.4
     b = batch(3, rate=0.3)
+    ref = EventPropNetwork(ir, params, engine=engine, dtype=np.float64)
+    xp = ref.xp
     xb = Batch(xp.asarray(b.inputs), xp.asarray(b.labels), b.index)
-    ref = EventPropNetwork(ir, params, engine=xp, dtype=np.float64)
     ref.ring_capacity = {k: 40 for k in ref.ring_capacity}
     want = ref.loss_and_grad(xb)
-    net = EventPropNetwork(ir, params, engine=xp, dtype=np.float64)
+    net = EventPropNetwork(ir, params, engine=engine, dtype=np.float64)
     net.ring_capacity = {k: initial for k in net.ring_capacity}
     got = net.loss_and_grad(xb)
     assert net.ring_reruns >= 1 and ref.ring_reruns == 0
-    tape = forward(xp, ir, ref.weights(), ref.delay_steps(), xp.asarray(b.inputs))
+    tape = ref.forward(xp.asarray(b.inputs))
     most = int(tape.counts["hidden"].max())
     assert most > 3 and net.ring_capacity["hidden"] >= most
     assert got.loss == want.loss
