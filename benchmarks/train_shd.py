@@ -9,7 +9,7 @@ readout, as ``gpuspike train --dataset shd``); no regulariser, no weight lifting
 
 Exact equations (``alpha = e^{-dt/tau_m}``, ``beta = e^{-dt/tau_s}``, ``P`` the exact
 current-to-voltage propagator of ``gpuspike.bridge.adjoint.step_propagators``), ours as
-``engine/eventprop/forward.py``: step 0 delivers input bin 0, then for ``n = 1..N``::
+``engine/eventprop/kernels.py``: step 0 delivers input bin 0, then for ``n = 1..N``::
 
     u <- alpha u + P J ;  J <- beta J                 (hidden and readout)
     v_out[n] = u_out
@@ -189,8 +189,10 @@ class Config:
         return round(self.dt / MS, 6)
 
 
-def host_batches(ds: Any, cfg: Config, n_batches: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``n_batches`` dense ``(inputs (N, B, n_in) float32, labels)`` host batches, in order."""
+def host_batches(ds: Any, cfg: Config, n_batches: int) -> list[tuple[Any, ...]]:
+    """``n_batches`` host batches in order: dense ``inputs (N, B, n_in)`` float32, labels,
+    and the loader's sparse bins (:attr:`Batch.spikes`, which our engine reads; the peers
+    take the dense inputs)."""
     from gpuspike.engine.training.data import BatchLoader
 
     loader = BatchLoader(
@@ -206,7 +208,8 @@ def host_batches(ds: Any, cfg: Config, n_batches: int) -> list[tuple[np.ndarray,
     out = []
     for i in range(min(n_batches, len(loader))):
         b = loader.batch(i)
-        out.append((np.ascontiguousarray(b.inputs), np.asarray(b.labels, dtype=np.int64)))
+        out.append((np.ascontiguousarray(b.inputs), np.asarray(b.labels, dtype=np.int64),
+                    b.spikes))
     return out
 
 
@@ -375,19 +378,19 @@ def measure(
     runner = runner_factory()
     setup_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    warm = runner.step(*batches[0], True)
+    warm = runner.step(*batches[0][:2], True, batches[0][2])
     warm_s = time.perf_counter() - t0
     times, infos = [], []
-    for x, y in batches[1:]:
+    for x, y, spikes in batches[1:]:
         t0 = time.perf_counter()
-        infos.append(runner.step(x, y, False))
+        infos.append(runner.step(x, y, False, spikes))
         times.append(time.perf_counter() - t0)
     with runner.memory() as mem:
-        last = runner.step(*batches[0], True)
+        last = runner.step(*batches[0][:2], True, batches[0][2])
     tracemalloc_peak = None
     if runner.engine == "numpy":  # NumPy reports its buffers to tracemalloc: exact, slower
         tracemalloc.start()
-        runner.step(*batches[0], False)
+        runner.step(*batches[0][:2], False, batches[0][2])
         tracemalloc_peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     arr = np.asarray(times)
@@ -422,23 +425,27 @@ def measure(
 
 # ----------------------------------------------------------------------------- ours
 def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
-    """Our EventPropNetwork + Adam on ``engine`` (numpy or cupy)."""
+    """Our EventPropNetwork + Adam on ``engine`` (its generated kernels: numpy, cpp, cupy)."""
     from gpuspike.engine.eventprop.network import EventPropNetwork
+    from gpuspike.engine.training.loop import TrainingError
     from gpuspike.engine.training.optim import Adam
     from gpuspike.engine.training.protocol import Batch
 
     ir, params = initial_weights(cfg, seed)
     net = EventPropNetwork(ir, params, engine=engine, dtype=np.float32)
     opt = Adam(LR)
-    name = "cupy" if net.xp.__name__ == "cupy" else "numpy"
+    name = net.backend.name
     index = np.arange(cfg.batch_size)
 
     def sync() -> None:
         if name == "cupy":
             net.xp.cuda.get_current_stream().synchronize()
 
-    def step(x: np.ndarray, y: np.ndarray, count: bool) -> StepInfo:
-        r = net.loss_and_grad(Batch(inputs=x, labels=y, index=index))
+    def step(x: np.ndarray, y: np.ndarray, count: bool, spikes: Any = None) -> StepInfo:
+        try:
+            r = net.loss_and_grad(Batch(inputs=x, labels=y, index=index, spikes=spikes))
+        except TrainingError:  # non-finite gradients: no update (counted)
+            return StepInfo(float("nan"), None, False, None)
         total = sum(g.sum(dtype=net.xp.float64) for g in r.grads.values())
         finite = bool(net.xp.isfinite(total))  # one host sync
         if finite:
@@ -446,6 +453,11 @@ def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
         sync()
         spikes = r.spikes_per_neuron.get("hidden")
         n_spikes = spikes * x.shape[1] * cfg.n_hidden if spikes else 0.0
+        # the passes' arrays persist between batches (allocated once per batch size), so a
+        # batch's RSS growth does not see them: report their size beside it
+        extra["engine_arrays_mib"] = sum(
+            a.nbytes for progs in net._programs.values()
+            for a in progs.arrays.values()) / MIB
         skipped = r.diagnostics.get("grazing_skipped", 0.0)
         return StepInfo(r.loss, spikes, finite, skipped / n_spikes if n_spikes else None)
 
@@ -455,20 +467,15 @@ def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
             return CupyPeak()
         return RssPeak()
 
-    return Runner(
-        step,
-        memory,
-        name,
-        device_description(name),
-        {
-            "framework": "gpuspike-eventprop",
-            "method": "EventProp (exact gradients)",
-            "max_spikes": cfg.max_spikes,
-            # slots per neuron after the runs (rings grow on overflow from 32); each slot
-            # holds an int32 step and two float32 states
-            "ring_slots": net.ring_capacity,
-        },
-    )
+    extra = {
+        "framework": "gpuspike-eventprop",
+        "method": "EventProp (exact gradients)",
+        "max_spikes": cfg.max_spikes,
+        # slots per neuron after the runs (tapes grow on overflow from 32); each slot
+        # holds an int32 step and the float32 crossing slope
+        "ring_slots": net.ring_capacity,
+    }
+    return Runner(step, memory, name, device_description(name), extra)
 
 
 # ----------------------------------------------------------------------------- peers
@@ -581,7 +588,7 @@ def bptt_runner(cfg: Config, impl: str, device_name: str, seed: int, compile_: b
     step_fn = torch.compile(model.step) if compile_ else model.step
     opt = torch.optim.Adam(model.parameters(), lr=LR)
 
-    def step(x: np.ndarray, y: np.ndarray, count: bool) -> StepInfo:
+    def step(x: np.ndarray, y: np.ndarray, count: bool, spikes: Any = None) -> StepInfo:
         xt = torch.from_numpy(x).to(device)
         yt = torch.from_numpy(y).to(device)
         opt.zero_grad(set_to_none=True)
@@ -736,7 +743,7 @@ def run_config(
         "batch_size": cfg.batch_size,
         "precision": "float32",
         "data": args.data,
-        "input_spikes_per_sample": float(np.mean([x.sum() / x.shape[1] for x, _ in batches])),
+        "input_spikes_per_sample": float(np.mean([x.sum() / x.shape[1] for x, *_ in batches])),
         "input_batch_mib": batches[0][0].nbytes / MIB,
         "epoch_batches": epoch_batches,
     }

@@ -79,7 +79,9 @@ def kernel_arrays(kern: k.Kernel) -> list[str]:
     elif isinstance(dom, k.PathwayDomain):
         names[f"{dom.ring}_count"] = None
         names[f"{dom.ring}_list"] = None
-        if dom.source == "pre":
+        if dom.source == "pre" and dom.dense:
+            pass  # full rows: no connectivity arrays read
+        elif dom.source == "pre":
             names[f"{dom.synapses}__rowlen"] = None
             names[f"{dom.synapses}__cols"] = None
         else:
@@ -347,7 +349,13 @@ class CFamilyPrinter:
         if dom.mult:  # the event's multiplicity (NEST's): accumulations are scaled by it
             out.append(f"{ind}    const int _mult_ = {dom.ring}_mult[((long long)_sl * {B} + "
                        f"_b_) * {n_src} + _e];")
-        if dom.source == "pre":
+        if dom.source == "pre" and dom.dense:  # full rows in post order
+            out += [*(ind + "    " + line for line in self.loop("_k", "int", "0",
+                                                                 str(dom.max_row), "thread")),
+                    f"{ind}        const int _i_ = _e;",
+                    f"{ind}        const long long _s_ = (long long)_e * {dom.max_row} + _k;",
+                    f"{ind}        const int _j_ = _k;"]
+        elif dom.source == "pre":
             out += [f"{ind}    const int _rl = {syn}__rowlen[_e];",
                     *(ind + "    " + line for line in self.loop("_k", "int", "0", "_rl", "thread")),
                     f"{ind}        const int _i_ = _e;",

@@ -111,6 +111,10 @@ class PathwayDomain:
     delay_array: str | None = None
     max_delay: int = 0
     mult: bool = False  # the events carry a multiplicity (``_mult_``)
+    #: every row is full and in post order (``cols[i * max_row + k] = k``, all-to-all):
+    #: the C-family printers index ``_j_ = k`` directly (no column load), so a row's
+    #: loop is contiguous and the compiler can vectorise it
+    dense: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,20 +14,22 @@ event-based value, up to the grid rounding of the inputs (``"interpolated"``). m
 past the PSP's peak on a coarse grid, so small or negative).
 
 The root is found by a safeguarded Newton iteration (rtsafe), ``f'(s) = (J0 e^{-s/tau_s} -
-u(s)) / tau_m``, started at the secant of the bracket ``[0, dt]``; a Newton step that leaves
-the current bracket, meets ``f' <= 0`` or shrinks it too slowly is replaced by a
-bisection, so it converges whenever bisection does, quadratically near the root (typically
-4-6 evaluations). An entry stops at an exact root, once an accepted Newton step is below
-``sqrt(eps) dt`` or its bracket below ``4 eps dt`` (double precision on every engine). A
-state whose double precision voltage does not change sign over the step (float32 states
-at the threshold's rounding edge) crosses at the end of the step (``s* = dt``; at its
-start if already at the threshold), without iterating.
+u(s)) / tau_m``, on the bracket ``[0, dt]``, started at the root of the cubic Hermite
+interpolant of ``f`` through both ends of the step: ``f(0) = u0 - theta`` and ``f(dt) = u1 -
+theta`` with their slopes ``(J - u) / tau_m``, where ``(u1, J1)`` is the state at the step's
+end that the forward pass has anyway (before the reset). The cubic is exact to
+``O(dt^4)``, so one or two Newton evaluations (two transcendental calls each) finish the
+solve, against five or six from a secant start. A Newton step that leaves the current
+bracket, meets ``f' <= 0`` or shrinks it too slowly is replaced by a bisection, so it
+converges whenever bisection does. An entry stops at an exact root, once an accepted
+Newton step is below ``sqrt(eps) dt`` or its bracket below ``4 eps dt``. A state with no
+sign change over the step (``u1`` exactly at the threshold) crosses at the end of the step
+(at its start if ``u0`` is already at the threshold), without iterating.
 
-The kernels call one function, ``gs_crossing_slope(u0, J0, tau_m, tau_s, theta, dt)``
-(:data:`CROSSING_SLOPE`): C++/CUDA source in the module's preamble (overloaded: double
-arithmetic in float64 plans, float arithmetic with float tolerances in float32 plans, two
-transcendental calls per evaluation), the vectorised :func:`crossing_slope` on the NumPy
-engine (float64). All implement the iteration above.
+The kernels call one function, ``gs_crossing_slope(u0, J0, u1, J1, tau_m, tau_s, theta,
+dt)`` (:data:`CROSSING_SLOPE`): C++/CUDA source in the module's preamble (overloaded:
+double arithmetic and tolerances in float64 plans, float in float32 plans), the vectorised
+:func:`crossing_slope` on the NumPy engine (float64). All implement the iteration above.
 """
 
 from __future__ import annotations
@@ -52,45 +54,61 @@ inline void gs_crossing_eval(T u0, T j0, T tau_m, T r, T s, T* u, T* slope) {
     *u = a * u0 + a * (s / tau_m) * phi * j0;
     *slope = a * ((T)1 + em) * j0 - *u;
 }
+// the root in [0, 1] of the cubic Hermite interpolant of f (values f0, f1, slopes d0, d1
+// per unit x = s/dt), from the secant, by Newton steps kept inside [0, 1]
 template <typename T>
-inline T gs_crossing_slope_t(T u0, T j0, T tau_m, T tau_s, T theta, T dt, T eps) {
+inline T gs_hermite_root(T f0, T f1, T d0, T d1) {
+    T x = f0 / (f0 - f1);
+    for (int it = 0; it < 4; ++it) {
+        const T x2 = x * x, x3 = x2 * x;
+        const T p = ((T)2 * x3 - (T)3 * x2 + (T)1) * f0 + (x3 - (T)2 * x2 + x) * d0
+                    + ((T)-2 * x3 + (T)3 * x2) * f1 + (x3 - x2) * d1;
+        const T dp = ((T)6 * x2 - (T)6 * x) * f0 + ((T)3 * x2 - (T)4 * x + (T)1) * d0
+                     + ((T)-6 * x2 + (T)6 * x) * f1 + ((T)3 * x2 - (T)2 * x) * d1;
+        if (!(dp > (T)0)) break;
+        const T next = x - p / dp;
+        x = next < (T)0 ? (T)0 : (next > (T)1 ? (T)1 : next);
+    }
+    return x;
+}
+template <typename T>
+inline T gs_crossing_slope_t(T u0, T j0, T u1, T j1, T tau_m, T tau_s, T theta, T dt, T eps) {
     // safeguarded Newton for the crossing lag s* in [0, dt] (engine/eventprop/crossing.py)
     const T r = (T)1 / tau_m - (T)1 / tau_s;
     const T tol = sqrt(eps) * dt, width = (T)4 * eps * dt;
-    T lo = 0, hi = dt, u, slope;
-    const T f_lo = u0 - theta;
-    gs_crossing_eval(u0, j0, tau_m, r, dt, &u, &slope);
-    const T f_hi = u - theta;
-    const T gap = f_hi - f_lo;
-    T s = gap > (T)0 ? -f_lo / gap * dt : (T)0.5 * dt;
-    s = s < (T)0 ? (T)0 : (s > dt ? dt : s);
-    // no sign change (a state at the threshold's rounding edge): the bracket's end
-    if (f_hi <= (T)0) s = dt;
-    if (f_lo >= (T)0) s = 0;
-    for (int it = 0; it < 80 && f_lo < (T)0 && f_hi > (T)0; ++it) {
-        gs_crossing_eval(u0, j0, tau_m, r, s, &u, &slope);
-        const T f = u - theta;
-        if (f == (T)0) break;  // the root itself
-        if (f > (T)0) hi = s; else lo = s;
-        const T d = slope / tau_m;
-        const T newton = s - f / (d > (T)0 ? d : (T)1);
-        const bool ok = d > (T)0 && newton > lo && newton < hi
-                        && (T)2 * fabs(newton - s) <= hi - lo;
-        const T next = ok ? newton : (T)0.5 * (lo + hi);
-        const bool done = (ok && fabs(next - s) <= tol) || !(hi - lo > width);
-        s = next;
-        if (done) break;
+    const T f_lo = u0 - theta, f_hi = u1 - theta;
+    T lo = 0, hi = dt, u, slope, s;
+    if (f_hi <= (T)0) {
+        s = dt;  // no sign change: the end of the step
+    } else if (f_lo >= (T)0) {
+        s = 0;
+    } else {
+        s = dt * gs_hermite_root(f_lo, f_hi, (j0 - u0) / tau_m * dt, (j1 - u1) / tau_m * dt);
+        for (int it = 0; it < 80; ++it) {
+            gs_crossing_eval(u0, j0, tau_m, r, s, &u, &slope);
+            const T f = u - theta;
+            if (f == (T)0) break;  // the root itself
+            if (f > (T)0) hi = s; else lo = s;
+            const T d = slope / tau_m;
+            const T newton = s - f / (d > (T)0 ? d : (T)1);
+            const bool ok = d > (T)0 && newton > lo && newton < hi
+                            && (T)2 * fabs(newton - s) <= hi - lo;
+            const T next = ok ? newton : (T)0.5 * (lo + hi);
+            const bool done = (ok && fabs(next - s) <= tol) || !(hi - lo > width);
+            s = next;
+            if (done) break;
+        }
     }
     return j0 * exp(-s / tau_s) - theta;
 }
 // double precision plans, and single precision ones (float32 states: float arithmetic)
-inline double gs_crossing_slope(double u0, double j0, double tau_m, double tau_s,
-                                double theta, double dt) {
-    return gs_crossing_slope_t(u0, j0, tau_m, tau_s, theta, dt, 2.220446049250313e-16);
+inline double gs_crossing_slope(double u0, double j0, double u1, double j1, double tau_m,
+                                double tau_s, double theta, double dt) {
+    return gs_crossing_slope_t(u0, j0, u1, j1, tau_m, tau_s, theta, dt, 2.220446049250313e-16);
 }
-inline float gs_crossing_slope(float u0, float j0, float tau_m, float tau_s, float theta,
-                               float dt) {
-    return gs_crossing_slope_t(u0, j0, tau_m, tau_s, theta, dt, 1.1920929e-07f);
+inline float gs_crossing_slope(float u0, float j0, float u1, float j1, float tau_m,
+                               float tau_s, float theta, float dt) {
+    return gs_crossing_slope_t(u0, j0, u1, j1, tau_m, tau_s, theta, dt, 1.1920929e-07f);
 }
 """
 
@@ -103,25 +121,38 @@ def _voltage(u0: Any, j0: Any, tau_m: float, tau_s: float, s: Any) -> Any:
     return a * u0 + a * (s / tau_m) * phi * j0
 
 
-def crossing_lag(u0: Any, j0: Any, tau_m: float, tau_s: float, theta: float,
-                 dt: float) -> np.ndarray:
-    """The lag ``s*`` (module docstring) per entry, in float64; needs ``u0 < theta <= u(dt)``."""
-    u0 = np.asarray(u0, dtype=np.float64).ravel()
-    j0 = np.asarray(j0, dtype=np.float64).ravel()
+def _hermite_root(f0: np.ndarray, f1: np.ndarray, d0: np.ndarray, d1: np.ndarray) -> np.ndarray:
+    """The root in ``[0, 1]`` of the cubic Hermite interpolant (values ``f0, f1``, slopes
+    ``d0, d1`` per unit ``x``), from the secant, by Newton steps kept inside ``[0, 1]``."""
+    x = f0 / (f0 - f1)
+    going = np.ones(x.shape, dtype=bool)
+    for _ in range(4):
+        x2, x3 = x * x, x * x * x
+        p = ((2 * x3 - 3 * x2 + 1) * f0 + (x3 - 2 * x2 + x) * d0 + (-2 * x3 + 3 * x2) * f1
+             + (x3 - x2) * d1)
+        dp = ((6 * x2 - 6 * x) * f0 + (3 * x2 - 4 * x + 1) * d0 + (-6 * x2 + 6 * x) * f1
+              + (3 * x2 - 2 * x) * d1)
+        going &= dp > 0
+        x = np.where(going, np.clip(x - p / np.where(going, dp, 1.0), 0.0, 1.0), x)
+    return x
+
+
+def crossing_lag(u0: Any, j0: Any, u1: Any, j1: Any, tau_m: float, tau_s: float,
+                 theta: float, dt: float) -> np.ndarray:
+    """The lag ``s*`` (module docstring) per entry, in float64, from the states at the
+    step's start ``(u0, j0)`` and end ``(u1, j1)``; needs ``u0 < theta <= u1``."""
+    u0, j0, u1, j1 = (np.asarray(x, dtype=np.float64).ravel() for x in (u0, j0, u1, j1))
     tau_m, tau_s, theta, dt = (float(np.asarray(x).ravel()[0]) for x in (tau_m, tau_s, theta, dt))
     lo = np.zeros_like(u0)
     hi = np.full_like(u0, dt)
-    f_lo = u0 - theta
-    f_hi = _voltage(u0, j0, tau_m, tau_s, hi) - theta
-    gap = f_hi - f_lo
-    s = np.where(gap > 0, -f_lo / np.where(gap > 0, gap, 1.0), 0.5) * dt
-    s = np.clip(s, 0.0, dt)
-    # no sign change in double precision (a float32 state at the threshold's rounding
-    # edge): the crossing is at the bracket's end
-    s = np.where(f_hi <= 0, dt, np.where(f_lo >= 0, 0.0, s))
+    f_lo, f_hi = u0 - theta, u1 - theta
+    active = np.flatnonzero((f_lo < 0) & (f_hi > 0))
+    s = np.where(f_hi <= 0, dt, 0.0)   # no sign change: the step's end (or start)
+    s[active] = dt * _hermite_root(f_lo[active], f_hi[active],
+                                   (j0[active] - u0[active]) / tau_m * dt,
+                                   (j1[active] - u1[active]) / tau_m * dt)
     eps = float(np.finfo(np.float64).eps)
     tol, width = eps**0.5 * dt, 4.0 * eps * dt
-    active = np.flatnonzero((f_lo < 0) & (f_hi > 0))
     for _ in range(MAX_STEPS):
         if active.size == 0:
             break
@@ -141,19 +172,20 @@ def crossing_lag(u0: Any, j0: Any, tau_m: float, tau_s: float, theta: float,
     return s
 
 
-def crossing_slope(u0: Any, j0: Any, tau_m: Any, tau_s: Any, theta: Any, dt: Any) -> np.ndarray:
+def crossing_slope(u0: Any, j0: Any, u1: Any, j1: Any, tau_m: Any, tau_s: Any, theta: Any,
+                   dt: Any) -> np.ndarray:
     """``tau_m du/dt^-`` at the crossing, ``J0 e^{-s*/tau_s} - theta`` (the NumPy engine's
     implementation of ``gs_crossing_slope``; computed in float64, returned in the input's
     float type)."""
-    u0a, j0a = np.asarray(u0), np.asarray(j0)
-    shape = np.broadcast(u0a, j0a).shape
-    out_type = np.result_type(u0a.dtype, j0a.dtype)
+    arrays = [np.asarray(x) for x in (u0, j0, u1, j1)]
+    shape = np.broadcast(*arrays).shape
+    out_type = np.result_type(*(a.dtype for a in arrays))
     if not np.issubdtype(out_type, np.floating):
         out_type = np.dtype(np.float64)
-    u = np.broadcast_to(u0a, shape)
-    j = np.broadcast_to(j0a, shape).astype(np.float64).ravel()
+    u0b, j0b, u1b, j1b = (np.broadcast_to(a, shape) for a in arrays)
+    j = j0b.astype(np.float64).ravel()
     tau_s_f, theta_f = float(np.asarray(tau_s).ravel()[0]), float(np.asarray(theta).ravel()[0])
-    s = crossing_lag(u, j, tau_m, tau_s, theta, dt)
+    s = crossing_lag(u0b, j0b, u1b, j1b, tau_m, tau_s, theta, dt)
     return (j * np.exp(-s / tau_s_f) - theta_f).reshape(shape).astype(out_type)
 
 

@@ -14,8 +14,9 @@ the CPU, CUDA graphs on the GPU). Projections are synapse groups with full rows 
     threshold  1 <= n < N: s = u >= theta: push the event, u <- v_reset
                (spiking output: first[b, k] = n at its first spike)
     tape       per event: slot k = min(count, cap - 1); step[k] = n,
-               slope[k] = tau_m du/dt^- at the crossing from the state at the step's start
-               (:mod:`.crossing`); count += 1 (overflow: count > cap, checked per batch)
+               slope[k] = tau_m du/dt^- at the crossing from the states at the step's
+               start and end (:mod:`.crossing`); count += 1 (overflow: count > cap,
+               checked per batch)
     input      the input spikes of step n as events (a spike list per example, CSR by
                step; the count of a channel in a step is the multiplicity)
     deliver    J_post += g_post w_ji (x multiplicity for input events) for the events of
@@ -182,7 +183,7 @@ class _Builder:
         return k.PathwayDomain(g, "pre", q.pre, pre, post, post, pre, ring, depth, 0,
                                f"{g}_d" if delayed else None,
                                q.max_delay_steps if delayed else 0,
-                               q.pre == self.ir.input.name)
+                               q.pre == self.ir.input.name, dense=True)
 
     def input_events(self, ring: str, depth: int) -> None:
         """The input spikes of this step as events, the count as multiplicity: a spike list
@@ -223,9 +224,11 @@ class _Builder:
                 depth = _ring_depth(ir, p.name)
                 ring = self.ring(f"{names.prefix}_f", p.size, depth)
                 spk = S("e_s")
+                self.pop_state(p.name, "ue")   # the state at the crossing step's end
                 body += [k.Let("e_s", sympy.And(sympy.Ge(u, nrn.theta), sympy.Ge(STEP, 1),
                                                 sympy.Le(STEP, N - 1)), "bool"),
                          k.If(spk, (k.PushEvent(ring, p.size, depth),
+                                    k.Store(names.ue, u),
                                     k.Let("e_u", sympy.Float(nrn.v_reset))))]
                 locs["e_s"] = "bool"
                 if p.name == ir.output:
@@ -245,12 +248,13 @@ class _Builder:
             names, nrn, cap = self.lay.pops[p.name], p.neuron, self.lay.capacity[p.name]
             slot = I_ * cap + S("e_k")
             if ir.crossing == "interpolated":
-                slope = _SLOPE(S("e_up"), S("e_jp"), nrn.tau_m, nrn.tau_s, nrn.theta, ir.dt)
-            else:
-                pr = nrn.propagators(ir.dt)
-                slope = pr.beta * S("e_jp") - (pr.alpha * S("e_up") + pr.p_vi * S("e_jp"))
+                slope = _SLOPE(S("e_up"), S("e_jp"), S("e_ue"), S("e_je"), nrn.tau_m,
+                               nrn.tau_s, nrn.theta, ir.dt)
+            else:   # the grid sample after the crossing
+                slope = S("e_je") - S("e_ue")
             body = [k.Load("e_c", names.count), k.Load("e_up", names.up),
-                    k.Load("e_jp", names.Jp),
+                    k.Load("e_jp", names.Jp), k.Load("e_ue", names.ue),
+                    k.Load("e_je", names.J),
                     k.Let("e_k", sympy.Piecewise((S("e_c"), sympy.Lt(S("e_c"), cap - 1)),
                                                  (cap - 1, True)), "int32"),
                     k.Store(names.tstep, STEP, slot),
@@ -258,7 +262,8 @@ class _Builder:
                     k.Store(names.count, S("e_c") + 1)]
             dom = k.EventDomain(p.name, p.size, f"{names.prefix}_f", _ring_depth(ir, p.name))
             self.kernel(f"{names.prefix}_tape", dom, body, "tape", f"spike tape of {p.name!r}",
-                        {"e_c": "int32", "e_up": "float", "e_jp": "float", "e_k": "int32"})
+                        {"e_c": "int32", "e_up": "float", "e_jp": "float", "e_ue": "float",
+                         "e_je": "float", "e_k": "int32"})
         self.input_events("inp_f", _ring_depth(ir, ir.input.name))
         for q in ir.projections:   # delivery of this step's (or delayed) events
             g = self.synapses(q)

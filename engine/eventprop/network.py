@@ -207,6 +207,7 @@ class EventPropNetwork:
 
     def loss_and_grad(self, batch: Batch) -> StepResult:
         terms, g, tape = self.gradients(batch)
+        self._check_finite(g)
         for name, c in tape.counts.items():
             total = c.sum(axis=0)
             self._epoch_counts[name] = self._epoch_counts.get(name, 0) + total
@@ -218,6 +219,21 @@ class EventPropNetwork:
             if q.name + ".d" in self.params:
                 grads[q.name + ".d"] = g.delay[q.name] * mask
         return self._result(batch, terms, tape, grads, g.skipped)
+
+    def _check_finite(self, g: Gradients) -> None:
+        """One reduction per gradient array, once per batch: a non-finite gradient stops
+        training with the arrays it hit, instead of silently poisoning the weights."""
+        xp = self.xp
+        bad = [f"{name}.{kind}" for kind, grads in (("w", g.weight), ("d", g.delay))
+               for name, a in grads.items() if not bool(xp.isfinite(a.sum()))]
+        if bad:
+            from gpuspike.engine.training.loop import TrainingError
+
+            raise TrainingError(
+                f"non-finite gradients of {bad}: the adjoint diverged (a surge at grazing "
+                "threshold crossings or runaway recurrent firing); lower the learning rate, "
+                "clip gradients (--clip), regularise the spike count (--reg) or use float64, "
+                "and resume from the last checkpoint")
 
     def evaluate(self, batch: Batch) -> StepResult:
         tape, terms, _ = self._forward_loss(batch)

@@ -146,3 +146,13 @@ def test_ir_rejects_what_eventprop_cannot_train():
         EventPropIR(pops, projs, "o", LossSpec("hinge"))
     with pytest.raises(ModelError, match="max_delay_steps"):
         EventPropIR(pops, (TrainProjection("in", "h", learn_delay=True), projs[1]), "o")
+
+
+def test_non_finite_gradients_stop_with_the_arrays_they_hit(engine):
+    from gpuspike.engine.training.loop import TrainingError
+
+    ir, params = small()
+    net = EventPropNetwork(ir, params, engine=engine, dtype=np.float64)
+    net.params["hidden->out.w"][0, 0] = np.inf   # readout feedback becomes non-finite
+    with pytest.raises(TrainingError, match="non-finite gradients of .*hidden"):
+        net.loss_and_grad(batch(2))
