@@ -40,10 +40,9 @@ import numpy as np
 from gpuspike.bridge.errors import ModelError
 from gpuspike.bridge.training_ir import LossSpec
 from gpuspike.engine.eventprop.network import EventPropNetwork
-from gpuspike.engine.training import loop
 from gpuspike.engine.training.data import BatchLoader
-from gpuspike.engine.training.optim import Adam, Optimiser
 from gpuspike.engine.training.protocol import Batch
+from gpuspike.engine.training.trainer import Trainer, trial_steps
 
 from gpuspike.datasets.events import SpikeDataset
 
@@ -64,7 +63,13 @@ class Brian2TimedLoader(BatchLoader):
         b = super().batch(i)
         shifted = self.xp.zeros_like(b.inputs)
         shifted[1:] = b.inputs[:-1]
-        return Batch(inputs=shifted, labels=b.labels, index=b.index)
+        spikes = None
+        if b.spikes is not None:   # the sparse bins, one step later (the last step's drop)
+            bins, counts = b.spikes
+            step = b.inputs.shape[1] * b.inputs.shape[2]
+            keep = bins < (b.inputs.shape[0] - 1) * step
+            spikes = (bins[keep] + step, counts[keep])
+        return Batch(inputs=shifted, labels=b.labels, index=b.index, spikes=spikes)
 
 
 @dataclass
@@ -95,7 +100,7 @@ def _host(a: Any) -> np.ndarray:
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
-class EventPropTrainer:
+class EventPropTrainer(Trainer):
     """Train the weights (and optionally delays) of a Brian2 network with EventProp.
 
     Parameters
@@ -119,7 +124,7 @@ class EventPropTrainer:
     dt, duration : Brian2 time or float seconds
         Step (default: the input group's clock dt) and trial length.
     engine : str
-        ``"auto"``, ``"numpy"`` or ``"cupy"``.
+        ``"auto"``, ``"numpy"``, ``"cpp"`` or ``"cupy"``.
     dtype : numpy dtype
         Float type of the engine (float32; float64 for comparisons).
     namespace : dict, optional
@@ -162,11 +167,7 @@ class EventPropTrainer:
             dt = input.clock.dt if input is not None else _first_input(net).clock.dt
         self.dt = _seconds(dt, "dt")
         self.duration = _seconds(duration, "duration")
-        self.n_steps = int(round(self.duration / self.dt))
-        if self.n_steps < 1 or abs(self.n_steps * self.dt - self.duration) > 1e-9 * self.dt:
-            raise ModelError(
-                f"duration ({self.duration} s) must be a positive multiple of dt ({self.dt} s)"
-            )
+        self.n_steps = trial_steps(self.duration, self.dt, "s")
         self.translation: Translation = translate(
             net,
             input=input,
@@ -190,11 +191,13 @@ class EventPropTrainer:
             dtype=dtype,
             lift=lift,
             masks=self.translation.masks,
+            bounds={q.name + ".d": (0.0, q.max_delay_steps * self.dt)
+                    for q in self.ir.projections if q.learn_delay},
         )
-        self.result: loop.FitResult | None = None
+        self.result: Any = None
         self._warned_dt = False
 
-    # -- data ------------------------------------------------------------------------------
+    # -- what the base trainer asks --------------------------------------------------------
     def loader(
         self,
         dataset: SpikeDataset,
@@ -225,62 +228,7 @@ class EventPropTrainer:
             augment=augment,
         )
 
-    # -- training --------------------------------------------------------------------------
-    def fit(
-        self,
-        train: SpikeDataset,
-        *,
-        epochs: int = 10,
-        batch_size: int = 32,
-        lr: float = 1e-2,
-        val: SpikeDataset | None = None,
-        test: SpikeDataset | None = None,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        shuffle: bool = True,
-        seed: int = 0,
-        schedule: Any = None,
-        optimiser: Optimiser | None = None,
-        early_stopping_patience: int | None = None,
-        monitor: str = "val_acc",
-        augment: Any = None,
-        progress: bool = True,
-    ) -> loop.FitResult:
-        """Train with Adam (``lr``) for ``epochs`` epochs, then write the result into Brian2.
-
-        ``val`` is evaluated after every epoch, ``test`` once at the end; ``checkpoint_dir``
-        / ``resume`` / ``schedule`` / ``early_stopping_patience`` are those of
-        :func:`gpuspike.engine.training.loop.fit`. Returns its :class:`FitResult`.
-        """
-        bounds = {
-            q.name + ".d": (0.0, q.max_delay_steps * self.dt)
-            for q in self.ir.projections
-            if q.learn_delay
-        }
-        opt = optimiser if optimiser is not None else Adam(lr, bounds=bounds)
-        evals = {
-            k: None if d is None else self.loader(d, max(batch_size, 256))
-            for k, d in (("val", val), ("test", test))
-        }
-        self.result = loop.fit(
-            self.model,
-            self.loader(train, batch_size, shuffle=shuffle, seed=seed, augment=augment),
-            epochs=epochs,
-            optimiser=opt,
-            schedule=schedule,
-            val=evals["val"],
-            test=evals["test"],
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            early_stopping_patience=early_stopping_patience,
-            monitor=monitor,
-            progress=progress,
-            config=self._config(),
-        )
-        self.push(_stacklevel=3)
-        return self.result
-
-    def _config(self) -> dict[str, Any]:
+    def config(self) -> dict[str, Any]:
         return {
             "frontend": "brian2",
             "dt": self.dt,
@@ -291,44 +239,17 @@ class EventPropTrainer:
             "projections": sorted(q.name for q in self.ir.projections),
         }
 
-    def evaluate(self, dataset: SpikeDataset, batch_size: int = 256) -> float:
-        """Accuracy on ``dataset`` (the loss is in :meth:`score`)."""
-        return self.score(dataset, batch_size)[1]
-
-    def score(self, dataset: SpikeDataset, batch_size: int = 256) -> tuple[float, float]:
-        """``(mean loss, accuracy)`` on ``dataset``."""
-        loss, acc, _ = loop.evaluate(self.model, self.loader(dataset, batch_size))
-        return loss, acc
-
-    def predict(self, dataset: SpikeDataset, batch_size: int = 256) -> np.ndarray:
-        """Predicted class of every example of ``dataset``, in order."""
-        return np.concatenate(
-            [
-                np.asarray(self.model.evaluate(b).predictions, dtype=np.int64)
-                for b in self.loader(dataset, batch_size)
-            ]
-        )
+    def write_back(self) -> None:
+        self.push(_stacklevel=4)
 
     def run_example(self, times: Any, units: Any) -> ExampleTrace:
         """The engine's forward pass of one example (spike ``times`` in seconds, ``units``)."""
         t = np.asarray(times, dtype=np.float64)
         u = np.asarray(units, dtype=np.int64)
         ds = SpikeDataset([t], [u], np.zeros(1, np.int64), np.full(1, -1), len(self.input))
-        batch = self.loader(ds, 1).batch(0)
-        m = self.model
-        tape = m.forward(batch.inputs, raster_example=0)
-        spikes = {}
-        for name, steps in tape.raster.items():
-            idx = [_host(i) for _, i in steps]
-            n = np.concatenate([np.full(len(i), s) for (s, _), i in zip(steps, idx)] or [[]])
-            spikes[name] = ((n - 1) * self.dt, np.concatenate(idx or [[]]).astype(np.int64))
-        pred = int(np.asarray(m.evaluate(batch).predictions)[0])
-        return ExampleTrace(
-            _host(tape.v_out)[:, 0, :].astype(np.float64),
-            spikes,
-            {k: _host(c)[0] for k, c in tape.counts.items()},
-            pred,
-        )
+        ex = self.forward_example(ds, 0)
+        spikes = {name: ((n - 1) * self.dt, i) for name, (n, i) in ex.spikes.items()}
+        return ExampleTrace(ex.v, spikes, ex.counts, ex.prediction)
 
     # -- Brian2 side -----------------------------------------------------------------------
     def push(self, *, _stacklevel: int = 2) -> None:

@@ -71,8 +71,7 @@ from gpuspike.bridge.training_ir import (
     TrainProjection,
 )
 from gpuspike.engine.eventprop.network import EventPropNetwork
-from gpuspike.engine.training.loop import FitResult
-from gpuspike.engine.training.optim import Adam
+from gpuspike.engine.training.trainer import Trainer, trial_steps
 
 from . import models, simulator
 from .training_models import LI_READOUT, LeakyIntegratorReadout
@@ -135,36 +134,7 @@ def _label(obj: Any) -> str:
     return str(getattr(obj, "label", None) or obj)
 
 
-class _PyNNNetwork(EventPropNetwork):
-    """The engine network plus per-synapse bounds (signs, delay range) kept after updates."""
-
-    bounds: dict[str, tuple[Any, Any]]
-
-    def clamp(self) -> None:
-        for key, (lo, hi) in self.bounds.items():
-            if key in self.params:
-                p = self.params[key]
-                self.xp.clip(p, lo, hi, out=p)
-
-    def after_epoch(self) -> dict[str, float]:
-        out = super().after_epoch()
-        self.clamp()  # the lift raises weights: keep inhibitory synapses <= 0
-        return out
-
-
-class _ClampedAdam(Adam):
-    """Adam whose every step ends by applying the network's bounds (projected Adam)."""
-
-    def __init__(self, lr: float, network: _PyNNNetwork) -> None:
-        super().__init__(lr)
-        self._network = network
-
-    def step(self, params, grads) -> None:
-        super().step(params, grads)
-        self._network.clamp()
-
-
-class EventPropTrainer:
+class EventPropTrainer(Trainer):
     """Train the weights (and optionally delays) of PyNN projections with EventProp.
 
     Parameters
@@ -188,7 +158,7 @@ class EventPropTrainer:
     dt : float, optional
         Time step in ms; must equal the simulator's (the default).
     engine : str
-        ``"auto"``, ``"numpy"`` or ``"cupy"``.
+        ``"auto"``, ``"numpy"``, ``"cpp"`` or ``"cupy"``.
     max_spikes : int
         Spikes per neuron and trial the engine can tape (more raises, never truncates).
     lift : float
@@ -234,15 +204,7 @@ class EventPropTrainer:
                 "train on the grid sim.run uses: leave dt out, or call sim.setup(timestep="
                 f"{self.dt})"
             )
-        if duration is None or not duration > 0:
-            raise ModelError(f"duration must be a positive trial length in ms, got {duration}")
-        n_steps = round(float(duration) / self.dt)
-        if n_steps < 1 or abs(n_steps * self.dt - duration) > 1e-6 * self.dt:
-            raise ModelError(
-                f"duration {duration} ms is not a multiple of dt = {self.dt} ms; "
-                f"use e.g. {max(n_steps, 1) * self.dt} ms"
-            )
-        self.n_steps = int(n_steps)
+        self.n_steps = trial_steps(duration, self.dt, "ms")
         self.duration = self.n_steps * self.dt
         if signs not in ("pynn", "free"):
             raise ModelError(f"signs must be 'pynn' or 'free', got {signs!r}")
@@ -259,30 +221,22 @@ class EventPropTrainer:
         self.names = self._population_names()
         self.groups = self._make_groups()
         self.ir = self._make_ir(max_spikes)
-        network = _PyNNNetwork(
+        bounds: dict[str, tuple[Any, Any]] = {}
+        for g in self.groups:
+            if g.weight_bounds is not None and g.learn_weight:
+                bounds[g.name + ".w"] = g.weight_bounds   # PyNN's signs, per synapse
+            if g.learn_delay:
+                bounds[g.name + ".d"] = (g.min_delay_steps * self.dt,
+                                         g.max_delay_steps * self.dt)
+        self.model = self.network = EventPropNetwork(
             self.ir,
             self._pull(),
             engine=engine,
             dtype=np.dtype(dtype),
             lift=float(lift),
             masks={g.name: g.mask for g in self.groups},
+            bounds=bounds,
         )
-        network.bounds = {}
-        xp = network.xp
-        for g in self.groups:
-            if g.weight_bounds is not None and g.learn_weight:
-                lo, hi = g.weight_bounds
-                network.bounds[g.name + ".w"] = (
-                    xp.asarray(lo, dtype=network.dtype),
-                    xp.asarray(hi, dtype=network.dtype),
-                )
-            if g.learn_delay:
-                network.bounds[g.name + ".d"] = (
-                    g.min_delay_steps * self.dt,
-                    g.max_delay_steps * self.dt,
-                )
-        network.clamp()
-        self.network = network
 
     # ------------------------------------------------------------------ checks
     @staticmethod
@@ -730,7 +684,7 @@ class EventPropTrainer:
                 )
 
     # ------------------------------------------------------------------ data
-    def _check_dataset(self, ds: Any, what: str) -> None:
+    def check_dataset(self, ds: Any, what: str) -> None:
         if ds.n_channels != self.input.size:
             raise ModelError(
                 f"the {what} dataset has {ds.n_channels} channels but the input "
@@ -745,7 +699,10 @@ class EventPropTrainer:
                     f"make the output at least {top + 1} neurons"
                 )
 
-    def _loader(self, ds: Any, batch_size: int, shuffle: bool, seed: int = 0) -> Any:
+    def loader(self, ds: Any, batch_size: int = 256, *, shuffle: bool = False,
+               seed: int = 0, augment: Any = None) -> Any:
+        """Batches of ``ds`` on the simulator's grid (spike times in seconds, as
+        SpikeDatasets hold them)."""
         from gpuspike.engine.training.data import BatchLoader
 
         return BatchLoader(
@@ -757,6 +714,7 @@ class EventPropTrainer:
             dtype=self.network.dtype,
             shuffle=shuffle,
             seed=seed,
+            augment=augment,
         )
 
     def _bins(self, ds: Any, index: int) -> tuple[np.ndarray, np.ndarray]:
@@ -779,64 +737,19 @@ class EventPropTrainer:
         """Set the input population's ``spike_times`` to example ``index`` (for ``sim.run``)."""
         from pyNN.parameters import Sequence as PyNNSequence
 
-        self._check_dataset(ds, "example")
+        self.check_dataset(ds, "example")
         times = self.spike_times(ds, index)
         self.input.set(spike_times=[PyNNSequence(t) for t in times])
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        train: Any,
-        epochs: int = 1,
-        batch_size: int = 32,
-        lr: float = 1e-2,
-        *,
-        val: Any = None,
-        lr_decay: float = 1.0,
-        seed: int = 0,
-        shuffle: bool = True,
-        checkpoint_dir: str | None = None,
-        resume: bool = False,
-        progress: bool = True,
-        monitor: str = "val_acc",
-        early_stopping_patience: int | None = None,
-    ) -> FitResult:
-        """Train with Adam on ``train`` (a SpikeDataset), then write the result into the
-        Projections (also when ``epochs`` is 0 after a resume).
+    #: ``fit(train)`` without epochs trains one epoch (PyNN's trainer always did)
+    default_epochs = 1
 
-        ``val`` (a SpikeDataset) is evaluated after every epoch; ``lr_decay`` multiplies the
-        learning rate each epoch. With ``checkpoint_dir`` a checkpoint is written after
-        every epoch, and ``resume=True`` continues from it. Returns the loop's
-        :class:`~gpuspike.engine.training.loop.FitResult`.
-        """
-        from gpuspike.engine.training.loop import fit as loop_fit
-        from gpuspike.engine.training.schedules import ExponentialDecay
-
-        self._check_dataset(train, "training")
-        if val is not None:
-            self._check_dataset(val, "validation")
+    def before_fit(self) -> None:
         self.read_from_pynn()
-        loader = self._loader(train, batch_size, shuffle, seed)
-        val_loader = None if val is None else self._loader(val, max(batch_size, 256), False)
-        schedule = None if lr_decay == 1.0 else ExponentialDecay(float(lr_decay))
-        config = {"ir": self._signature()}
-        result = loop_fit(
-            self.network,
-            loader,
-            epochs=int(epochs),
-            optimiser=_ClampedAdam(float(lr), self.network),
-            schedule=schedule,
-            val=val_loader,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            progress=progress,
-            monitor=monitor,
-            early_stopping_patience=early_stopping_patience,
-            config=config,
-        )
-        self.network.clamp()
-        self.write_back()
-        return result
+
+    def config(self) -> dict[str, Any]:
+        return {"ir": self._signature()}
 
     def _signature(self) -> str:
         parts = [f"{p.name}:{p.size}" for p in self.ir.populations]
@@ -846,68 +759,29 @@ class EventPropTrainer:
         ]
         return f"{self.ir.loss.kind};dt={self.dt};n={self.n_steps};" + ",".join(parts)
 
-    def evaluate(self, ds: Any, batch_size: int = 256) -> float:
-        """Accuracy of the engine network on ``ds`` (the weights as last trained or read)."""
-        return self.evaluate_loss(ds, batch_size)[1]
-
     def evaluate_loss(self, ds: Any, batch_size: int = 256) -> tuple[float, float]:
-        """``(loss, accuracy)`` on ``ds``."""
-        from gpuspike.engine.training.loop import evaluate
-
-        self._check_dataset(ds, "evaluation")
-        loss, acc, _ = evaluate(self.network, self._loader(ds, batch_size, False))
-        return float(loss), float(acc)
-
-    def predict(self, ds: Any, batch_size: int = 256) -> np.ndarray:
-        """Predicted class of every example of ``ds``."""
-        self._check_dataset(ds, "prediction")
-        return np.concatenate(
-            [
-                np.asarray(self.network.evaluate(b).predictions)
-                for b in self._loader(ds, batch_size, False)
-            ]
-        )
+        """``(loss, accuracy)`` on ``ds`` (:meth:`score`)."""
+        return self.score(ds, batch_size)
 
     def trace(self, ds: Any, index: int) -> ExampleTrace:
         """The engine's forward pass of example ``index``: spikes and output voltage."""
-        from gpuspike.engine.eventprop.losses import spike_loss, voltage_loss
-        from gpuspike.engine.training.data import dense_counts
-
-        self._check_dataset(ds, "example")
-        net, xp = self.network, self.network.xp
-        t, u = ds.sample(index)
-        inputs = dense_counts(
-            [t],
-            [u],
-            dt=self.dt * 1e-3,
-            n_steps=self.n_steps,
-            n_channels=self.input.size,
-            xp=xp,
-            dtype=net.dtype,
-        )
-        tape = net.forward(inputs, raster_example=0)
-        labels = xp.zeros(1, dtype=xp.int64)
-        out = self.ir.population(self.ir.output).neuron
-        if self.loss.kind in SPIKE_LOSSES:
-            terms = spike_loss(xp, self.loss, tape.first_step, labels, self.dt, self.n_steps)
-        else:
-            terms = voltage_loss(xp, self.loss, tape.v_out, labels, self.dt, out.tau_m)
+        ex = self.forward_example(ds, index)
         spikes = {}
         for key, pop in self._pops.items():
             name = self.names[key]
-            if name not in tape.raster:
+            if name not in ex.spikes:
                 continue
+            steps, neurons = ex.spikes[name]
             per = [[] for _ in range(pop.size)]
-            for n, idx in tape.raster[name]:
-                for i in _host(idx).tolist():
-                    per[i].append(n * self.dt)
+            for n, i in zip(steps.tolist(), neurons.tolist()):
+                per[i].append(n * self.dt)
             spikes[str(pop.label)] = [np.asarray(s, dtype=float) for s in per]
         return ExampleTrace(
             np.arange(self.n_steps + 1) * self.dt,
-            _host(tape.v_out)[:, 0, :],
+            ex.v,
             spikes,
             self.spike_times(ds, index),
-            int(_host(terms.predictions)[0]),
+            ex.prediction,
         )
 
 

@@ -54,6 +54,11 @@ class EventPropNetwork:
         :mod:`.kernels` on that engine.
     threads : int, optional
         CPU threads of the ``cpp`` engine (default: ``$GPUSPIKE_THREADS`` or every core).
+    bounds : mapping, optional
+        Parameter name -> ``(low, high)``: scalars, or arrays of the parameter's shape (e.g.
+        PyNN's sign per synapse), ``None`` for no bound. Kept by :meth:`clamp`, which runs
+        at construction and after each epoch's weight lift; optimisers get them as their
+        ``bounds`` (a projected update).
     dtype : numpy dtype
         Float type of states and parameters (float32 for speed, float64 for checks).
     lift : float
@@ -67,7 +72,8 @@ class EventPropNetwork:
     def __init__(self, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
                  engine: str | ModuleType = "auto", dtype: Any = np.float32,
                  lift: float = 0.0, masks: Mapping[str, np.ndarray] | None = None,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None,
+                 bounds: Mapping[str, tuple[Any, Any]] | None = None) -> None:
         self.ir = ir
         self.backend = _backend(engine)
         self.xp = self.backend.xp
@@ -107,6 +113,24 @@ class EventPropNetwork:
         self.ring_capacity = {p.name: min(INITIAL_RING, limit) for p in ir.populations
                               if not p.is_input and p.neuron.spiking}
         self.ring_reruns = 0
+        self.bounds: dict[str, tuple[Any, Any]] = {}
+        for key, (lo, hi) in (bounds or {}).items():
+            if key not in self.params:
+                raise ModelError(f"bounds for {key!r}, which is not a learnt parameter "
+                                 f"({sorted(self.params)})")
+            self.bounds[key] = tuple(None if b is None else self.xp.asarray(b, dtype=self.dtype)
+                                     for b in (lo, hi))
+        self.clamp()
+
+    def clamp(self) -> None:
+        """Keep every bounded parameter within its :attr:`bounds`."""
+        xp = self.xp
+        for key, (lo, hi) in self.bounds.items():
+            p = self.params[key]
+            if lo is not None:
+                xp.maximum(p, lo, out=p)
+            if hi is not None:
+                xp.minimum(p, hi, out=p)
 
     # -- parameters ------------------------------------------------------------------------
     def _get(self, key: str) -> Any:
@@ -244,6 +268,12 @@ class EventPropNetwork:
         tape, _, _ = self._forward_loss(batch, raster_example=example)
         return {k: [(n, _host(self.xp, idx)) for n, idx in v] for k, v in tape.raster.items()}
 
+    def trace(self, batch: Batch, example: int = 0) -> tuple[ForwardTape, LossTerms]:
+        """The forward pass of ``batch`` with the raster of ``example``, and its loss terms
+        (predictions included): what a frontend shows of one example."""
+        tape, terms, _ = self._forward_loss(batch, raster_example=example)
+        return tape, terms
+
     def after_epoch(self) -> dict[str, float]:
         lifted = 0
         if self.lift:
@@ -256,6 +286,7 @@ class EventPropNetwork:
                 lifted += int(silent.sum())
                 lift = self.lift * silent[:, None].astype(self.dtype)
                 self.params[key] += lift * self.masks.get(q.name, 1.0)
+        self.clamp()  # the lift raises weights: keep bounded ones (e.g. inhibitory) in range
         silent_total = sum(int((c == 0).sum()) for name, c in self._epoch_counts.items()
                            if name != self.ir.output)
         self._epoch_counts = {}

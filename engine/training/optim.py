@@ -59,8 +59,10 @@ class Optimiser:
         self.lr = float(lr)
         self.bounds: dict[str, tuple[float | None, float | None]] = dict(bounds or {})
         for name, (lo, hi) in self.bounds.items():
-            if lo is not None and hi is not None and lo > hi:
-                raise ModelError(f"bounds of {name!r} have low {lo} > high {hi}; swap them")
+            # scalars, or arrays of the parameter's shape (per-element bounds)
+            if lo is not None and hi is not None and bool((array_module(lo).asarray(lo) >
+                                                           array_module(hi).asarray(hi)).any()):
+                raise ModelError(f"bounds of {name!r} have low > high somewhere; swap them")
         self.t = 0
 
     def _pairs(self, params: Mapping[str, Any], grads: Mapping[str, Any] | None) -> list[str]:
