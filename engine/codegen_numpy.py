@@ -33,11 +33,14 @@ def numpy_dtype(dtype: str, precision: str) -> np.dtype:
 
 # ----------------------------------------------------------------------------- runtime helpers
 def _accumulate(flat: np.ndarray, idx: np.ndarray, val) -> None:
-    """``flat[idx] += val`` with repeated indices summed (np.add.at semantics)."""
-    idx = np.asarray(idx, dtype=np.int64).reshape(-1)
+    """``flat[idx] += val`` with repeated indices summed (np.add.at semantics); ``idx`` and
+    ``val`` broadcast together (a 2-D grid of events and posts included)."""
+    val = np.asarray(val, dtype=flat.dtype)
+    shape = np.broadcast_shapes(np.shape(idx), val.shape)
+    idx = np.broadcast_to(np.asarray(idx, dtype=np.int64), shape).reshape(-1)
     if idx.size == 0:
         return
-    val = np.broadcast_to(np.asarray(val, dtype=flat.dtype), idx.shape)
+    val = np.broadcast_to(val, shape).reshape(-1)
     if idx.size * 8 > flat.size and flat.dtype.kind == "f":
         flat += np.bincount(idx, weights=val, minlength=flat.size).astype(flat.dtype)
     else:
@@ -250,8 +253,9 @@ class NumpyKernelPrinter:
         elif isinstance(dom, k.PathwayDomain):
             body = self.block(kern.body, 1, None)
             used = set(re.findall(r"\b(_[ijsb]_)\b", "\n".join(body)))
-            out += [line for line in self.pathway_prologue(dom)
-                    if not line.startswith("    #unless ") or line.split()[1] in used]
+            prologue = [line for line in self.pathway_prologue(dom)
+                        if not line.startswith("    #unless ") or line.split()[1] in used]
+            out += prologue
             out = [line.replace("    #unless _s_ ", "    ").replace("    #unless _i_ ", "    ")
                    .replace("    #unless _b_ ", "    ") for line in out]
         elif isinstance(dom, k.SpikeListDomain) and dom.batched:
@@ -294,6 +298,21 @@ class NumpyKernelPrinter:
         ring = dom.ring
         syn = dom.synapses
         out = []
+        if dom.dense and dom.source == "pre" and dom.delay_array is None:
+            # full rows in post order: (event, post) as a 2-D grid, no row expansion
+            K = f"_K[:{dom.max_row}]" if dom.max_row <= 1 << 16 else f"np.arange({dom.max_row})"
+            out += [f"    _sl = (_step_ - {dom.delay_steps}) % {dom.depth}",
+                    f"    _bsp, _isp = _events(A['{ring}_count'], A['{ring}_list'], _sl, {B}, "
+                    f"{n_src})"]
+            if dom.mult:
+                out.append(f"    _mev = A['{ring}_mult'][(_sl * {B} + _bsp) * {n_src} + _isp]")
+            out += ["    if _bsp.size == 0:", "        return",
+                    "    _b_ = _bsp[:, None]", "    _i_ = _isp[:, None]",
+                    f"    _j_ = {K}[None, :]",
+                    f"    #unless _s_ _s_ = _isp[:, None] * {dom.max_row} + _j_"]
+            if dom.mult:
+                out.append("    _mult_ = _mev[:, None]")
+            return out
         if B == 1 and dom.source == "pre" and dom.delay_array is None:
             # the common simulation case: gather the firing rows of the padded matrix;
             # indices the body does not use are not computed ("#unless x" lines)

@@ -45,11 +45,17 @@ step n + 1 (n + d + 1 with a delay of d steps), as the exact reference's discret
                regulariser's kick; feedback <- 0
 
 Gradient and feedback sums are the kernel IR's accumulations (``AtomicAdd``): atomics on
-the GPU, one fixed order per sum on the CPU (:mod:`..codegen_cpp`). Input projections are
-event-driven like the others: spike data are sparse (SHD: ~1 % of channel-steps; latency
-MNIST: one spike per pixel at most), so the work is ``spikes x fan-out`` rather than the
-dense ``steps x batch x inputs x hidden`` of a matrix product over the whole input
-(100x less on SHD), and no per-step input product or lambda history is stored.
+the GPU, one fixed order per sum on the CPU (:mod:`..codegen_cpp`). On the compiled
+targets input projections are event-driven like the others: spike data are sparse (SHD:
+~1 % of channel-steps; latency MNIST: one spike per pixel at most), so the work is
+``spikes x fan-out`` rather than the dense ``steps x batch x inputs x hidden`` of a matrix
+product over the whole input (100x less on SHD), and no input product or lambda history is
+stored. The NumPy engine pays per step and per kernel in Python, where one BLAS product
+per batch is cheaper: there (``input_products``) an undelayed input projection is array
+code: ``drive[n] = W x[n]`` for all steps before the forward pass (added to ``J`` before
+the propagation to step ``n + 1``: row ``n + 1`` of the drive array) and
+``G -= tau_s g sum_n lambda_I[n]^T x[n]`` after the backward pass, from the ``lambda_I``
+that the plan stores at every step.
 """
 
 from __future__ import annotations
@@ -88,17 +94,32 @@ class Layout:
     capacity: dict[str, int]           # spiking population -> tape slots per neuron
     batch: int
     input_capacity: int                # input spike entries (distinct (step, example, channel))
+    #: undelayed input projections computed as whole-batch products (post -> array names);
+    #: empty when every input projection is event-driven
+    drive: dict[str, str]
+    lih: dict[str, str]
+
+    def product(self, ir: EventPropIR, q) -> bool:
+        """Projection ``q`` is an input product (not a synapse group of the plans)."""
+        return q.post in self.drive and q.pre == ir.input.name and not q.has_delays
 
 
 def _pop_size(ir: EventPropIR, name: str) -> int:
     return ir.population(name).size
 
 
-def layout(ir: EventPropIR, batch: int, capacity: dict[str, int], input_capacity: int
-           ) -> Layout:
+def layout(ir: EventPropIR, batch: int, capacity: dict[str, int], input_capacity: int,
+           input_products: bool = False) -> Layout:
     pops = {p.name: PopNames(f"p{m}") for m, p in enumerate(ir.populations) if not p.is_input}
     projs = {q.name: f"q{r}" for r, q in enumerate(ir.projections)}
-    return Layout(pops, projs, dict(capacity), batch, max(1, int(input_capacity)))
+    posts = sorted({q.post for q in ir.projections
+                    if input_products and q.pre == ir.input.name and not q.has_delays})
+    drive = {post: f"{pops[post].prefix}_drive" for post in posts}
+    lih = {post: f"{pops[post].prefix}_lih" for post in posts}
+    projs = {name: g for name, g in projs.items()
+             if not (input_products and name.split("->")[0] == ir.input.name
+                     and any(q.name == name and not q.has_delays for q in ir.projections))}
+    return Layout(pops, projs, dict(capacity), batch, max(1, int(input_capacity)), drive, lih)
 
 
 def _ring_depth(ir: EventPropIR, pre: str) -> int:
@@ -106,11 +127,14 @@ def _ring_depth(ir: EventPropIR, pre: str) -> int:
 
 
 def training_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision: str,
-                   input_capacity: int = 1) -> tuple[k.Plan, k.Plan, Layout]:
+                   input_capacity: int = 1, input_products: bool = False
+                   ) -> tuple[k.Plan, k.Plan, Layout]:
     """The forward and backward plans of ``ir`` for batches of ``batch`` examples, tape
     rings of ``capacity[pop]`` slots per neuron, room for ``input_capacity`` input spike
-    entries per batch, in ``precision`` (module docstring)."""
-    lay = layout(ir, batch, capacity, input_capacity)
+    entries per batch, in ``precision`` (module docstring). ``input_products``: undelayed
+    input projections as whole-batch products (the NumPy engine's choice) instead of
+    events."""
+    lay = layout(ir, batch, capacity, input_capacity, input_products)
     fwd = _Builder(ir, lay, precision).forward()
     bwd = _Builder(ir, lay, precision).backward()
     return fwd, bwd, lay
@@ -185,6 +209,10 @@ class _Builder:
                                q.max_delay_steps if delayed else 0,
                                q.pre == self.ir.input.name, dense=True)
 
+    def _input_events(self) -> bool:
+        return any(q.pre == self.ir.input.name and not self.lay.product(self.ir, q)
+                   for q in self.ir.projections)
+
     def input_events(self, ring: str, depth: int) -> None:
         """The input spikes of this step as events, the count as multiplicity: a spike list
         per batch entry (``inp__offsets/indices/counts``, CSR by (step, example), filled per
@@ -211,6 +239,12 @@ class _Builder:
             u, j = S("e_u"), S("e_j")
             body: list = [k.Load("e_u", names.u), k.Load("e_j", names.J)]
             locs = {"e_u": "float", "e_j": "float", "e_un": "float"}
+            if p.name in self.lay.drive:   # the input products' current of step n - 1
+                self.declare(self.lay.drive[p.name], "float", (N + 1) * B * p.size,
+                             role="input", owner=p.name)
+                body += [k.Load("e_dr", self.lay.drive[p.name], (STEP * B + B_) * p.size + I_),
+                         k.Let("e_j", j + S("e_dr"))]
+                locs["e_dr"] = "float"
             if nrn.spiking:   # the state at the step's start, for the tape
                 self.pop_state(p.name, "up", "Jp")
                 body += [k.Store(names.up, u), k.Store(names.Jp, j)]
@@ -264,8 +298,11 @@ class _Builder:
             self.kernel(f"{names.prefix}_tape", dom, body, "tape", f"spike tape of {p.name!r}",
                         {"e_c": "int32", "e_up": "float", "e_jp": "float", "e_ue": "float",
                          "e_je": "float", "e_k": "int32"})
-        self.input_events("inp_f", _ring_depth(ir, ir.input.name))
+        if self._input_events():
+            self.input_events("inp_f", _ring_depth(ir, ir.input.name))
         for q in ir.projections:   # delivery of this step's (or delayed) events
+            if self.lay.product(ir, q):
+                continue
             g = self.synapses(q)
             post = ir.population(q.post)
             pre_ring = "inp_f" if q.pre == ir.input.name else f"{self.lay.pops[q.pre].prefix}_f"
@@ -316,6 +353,10 @@ class _Builder:
                     self.declare(f"{g}_{var}", "float", D1 * p.size, batched=True)
                     value = sympy.Piecewise((local, sympy.Lt(n_rev, N)), (0.0, True))
                     body.append(k.Store(f"{g}_{var}", value, sympy.Mod(n_rev, D1) * p.size + I_))
+            if p.name in self.lay.lih:   # lambda_I of every step for the input products
+                self.declare(self.lay.lih[p.name], "float", (N + 1) * B * p.size,
+                             role="tape", owner=p.name)
+                body.append(k.Store(self.lay.lih[p.name], li, (n_rev * B + B_) * p.size + I_))
             if p.neuron.spiking:   # the tape's spikes at n, newest first
                 cap = self.lay.capacity[p.name]
                 self.tape(p.name)
@@ -334,8 +375,11 @@ class _Builder:
             body += [k.Store(names.lv, lv), k.Store(names.li, li)]
             self.kernel(f"{names.prefix}_back", k.ElementDomain(p.name, p.size), body, "update",
                         f"adjoint propagation, impulses and taped spikes of {p.name!r}", locs)
-        self.input_events("inp_r", 1)
+        if self._input_events():
+            self.input_events("inp_r", 1)
         for q in ir.projections:   # arrivals: gradients and feedback
+            if self.lay.product(ir, q):
+                continue
             g = self.synapses(q)
             post = ir.population(q.post).neuron
             pn = self.lay.pops[q.post]

@@ -44,6 +44,13 @@ class Gradients:
     skipped: int
 
 
+def input_products(backend: Backend) -> bool:
+    """Whether undelayed input projections are whole-batch products (kernels.py): on the
+    NumPy engine, which pays per kernel call in Python; the compiled targets take every
+    input spike as an event."""
+    return backend.name == "numpy"
+
+
 def ring_limit(ir: EventPropIR) -> int:
     """The most spikes a tape may hold per neuron: ``max_spikes``, and never more than
     one per step."""
@@ -59,6 +66,7 @@ class TrainingPrograms:
         self.ir, self.backend, self.xp = ir, backend, backend.xp
         self.batch, self.dtype, self.threads = batch, np.dtype(dtype), threads
         self.capacity = dict(capacity)
+        self.input_products = input_products(backend)
         self.layout: Layout | None = None
         self.builds = 0
         if input_capacity > 1:
@@ -71,13 +79,15 @@ class TrainingPrograms:
         ir, batch = self.ir, self.batch
         self.builds += 1
         fwd, bwd, self.layout = training_plans(ir, batch, self.capacity, self.dtype.name,
-                                               input_capacity)
+                                               input_capacity, self.input_products)
         decls = {a.name: a for a in fwd.arrays}
         decls.update({a.name: a for a in bwd.arrays})
         union = type(fwd)(fwd.name, fwd.precision, batch, ir.dt, 0, tuple(decls.values()),
                           (), ())
         self.arrays = memory.allocate(union, self.xp)
         for q in ir.projections:
+            if self.layout.product(ir, q):
+                continue
             g = self.layout.projs[q.name]
             n_pre, n_post = ir.population(q.pre).size, ir.population(q.post).size
             self.arrays[f"{g}__rowlen"][...] = n_post
@@ -102,6 +112,8 @@ class TrainingPrograms:
         if self.layout is None or flat.size > self.layout.input_capacity:
             self._build(int(flat.size * 1.25) + 1)
         A = self.arrays
+        if "inp__offsets" not in A:
+            return   # every input projection is a product (_set_drive)
         row = flat // n_in                       # step * B + example
         counts = xp.bincount(row, minlength=N * B)
         A["inp__offsets"][0] = 0
@@ -124,6 +136,8 @@ class TrainingPrograms:
     def _set_parameters(self, weights: dict[str, Any], delays: dict[str, Any]) -> None:
         xp = self.xp
         for q in self.ir.projections:
+            if self.layout.product(self.ir, q):
+                continue
             g = self.layout.projs[q.name]
             self.arrays[f"{g}_w"][...] = xp.ascontiguousarray(weights[q.name].T).reshape(-1)
             if q.has_delays:
@@ -143,6 +157,15 @@ class TrainingPrograms:
         self._set_inputs(inputs, spikes)
         A, lay = self.arrays, self.layout
         self._set_parameters(weights, delays)
+        for post, name in lay.drive.items():   # the input products of every step
+            drive = A[name].reshape(N + 1, B, -1)
+            gain = ir.population(post).neuron.gain
+            total = 0
+            for q in ir.projections:
+                if lay.product(ir, q) and q.post == post:
+                    total = total + inputs.reshape(N * B, -1) @ (gain * weights[q.name]).T
+            drive[0] = 0   # row n + 1: the current that input step n adds
+            drive[1:] = total.reshape(N, B, -1)
         for p in ir.populations:
             if p.is_input:
                 continue
@@ -209,6 +232,8 @@ class TrainingPrograms:
                 A[names.fb][...] = 0
                 A[names.kick][...] = 0 if not kick or p.name not in kick else kick[p.name]
         for q in ir.projections:
+            if lay.product(ir, q):
+                continue
             g = lay.projs[q.name]
             for suffix in ("_gw", "_gd", "_hv", "_hi"):
                 if g + suffix in A:
@@ -228,8 +253,14 @@ class TrainingPrograms:
         self.backward_program.run(ir.n_steps + 1)
         self.backward_program.sync()
         gw, gd = {}, {}
+        N, B = ir.n_steps, self.batch
         for q in ir.projections:
             shape = (ir.population(q.post).size, ir.population(q.pre).size)
+            if lay.product(ir, q):   # one product over all steps
+                post = ir.population(q.post).neuron
+                lam = A[lay.lih[q.post]].reshape(N + 1, B, -1)[:N].reshape(N * B, -1)
+                gw[q.name] = -post.tau_s * post.gain * (lam.T @ tape.inputs.reshape(N * B, -1))
+                continue
             g = lay.projs[q.name]
             gw[q.name] = (A[f"{g}_gw"].reshape(shape[1], shape[0]).T.copy()
                           if f"{g}_gw" in A else xp.zeros(shape, dtype=self.dtype))

@@ -31,6 +31,20 @@ def on_grid(kwargs):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_engine_equals_discrete_twin(name, engine):
+    _twin_case(name, engine)
+
+
+@pytest.mark.parametrize("name", ["sum_ce", "ttfs_ce", "delays", "equal_tau"])
+def test_numpy_with_input_events_equals_discrete_twin(name, monkeypatch):
+    """The NumPy engine computes undelayed input projections as whole-batch products; the
+    compiled targets take input spikes as events. The event form, on NumPy, too."""
+    from gpuspike.engine.eventprop import passes
+
+    monkeypatch.setattr(passes, "input_products", lambda backend: False)
+    _twin_case(name, "numpy")
+
+
+def _twin_case(name, engine):
     kwargs, loss = CASES[name]
     net, inputs = on_grid(kwargs)
     value, grads, fwd = loss_and_grad_discrete(net, inputs, T, 0.01, loss)
