@@ -186,8 +186,13 @@ class _Builder:
     def tape(self, name: str) -> PopNames:
         p, n, cap = self.lay.pops[name], _pop_size(self.ir, name), self.lay.capacity[name]
         self.declare(p.count, "int32", n, batched=True, role="tape", owner=name)
-        self.declare(p.tstep, "int32", n * cap, batched=True, role="tape", owner=name)
-        self.declare(p.slope, "float", n * cap, batched=True, role="tape", owner=name)
+        # unbatched with explicit (example, neuron, slot) indices, so that no size of them
+        # appears in the code
+        B = self.B
+        self.declare(p.tstep, "int32", B * n * cap, role="tape", owner=name)
+        self.declare(p.slope, "float", B * n * cap, role="tape", owner=name)
+        # the slots per neuron as data, not text: a tape that grows reuses the compiled code
+        self.declare(p.cap, "int32", 1, role="tape", owner=name)
         return p
 
     def synapses(self, q) -> str:
@@ -279,14 +284,15 @@ class _Builder:
         for p in ir.populations:   # the tape: one slot per spike
             if p.is_input or not p.neuron.spiking:
                 continue
-            names, nrn, cap = self.lay.pops[p.name], p.neuron, self.lay.capacity[p.name]
-            slot = I_ * cap + S("e_k")
+            names, nrn, cap = self.lay.pops[p.name], p.neuron, S("e_cap")
+            slot = (B_ * p.size + I_) * cap + S("e_k")
             if ir.crossing == "interpolated":
                 slope = _SLOPE(S("e_up"), S("e_jp"), S("e_ue"), S("e_je"), nrn.tau_m,
                                nrn.tau_s, nrn.theta, ir.dt)
             else:   # the grid sample after the crossing
                 slope = S("e_je") - S("e_ue")
-            body = [k.Load("e_c", names.count), k.Load("e_up", names.up),
+            body = [k.Load("e_cap", names.cap, "scalar"),
+                    k.Load("e_c", names.count), k.Load("e_up", names.up),
                     k.Load("e_jp", names.Jp), k.Load("e_ue", names.ue),
                     k.Load("e_je", names.J),
                     k.Let("e_k", sympy.Piecewise((S("e_c"), sympy.Lt(S("e_c"), cap - 1)),
@@ -296,8 +302,8 @@ class _Builder:
                     k.Store(names.count, S("e_c") + 1)]
             dom = k.EventDomain(p.name, p.size, f"{names.prefix}_f", _ring_depth(ir, p.name))
             self.kernel(f"{names.prefix}_tape", dom, body, "tape", f"spike tape of {p.name!r}",
-                        {"e_c": "int32", "e_up": "float", "e_jp": "float", "e_ue": "float",
-                         "e_je": "float", "e_k": "int32"})
+                        {"e_cap": "int32", "e_c": "int32", "e_up": "float", "e_jp": "float",
+                         "e_ue": "float", "e_je": "float", "e_k": "int32"})
         if self._input_events():
             self.input_events("inp_f", _ring_depth(ir, ir.input.name))
         for q in ir.projections:   # delivery of this step's (or delayed) events
@@ -358,20 +364,20 @@ class _Builder:
                              role="tape", owner=p.name)
                 body.append(k.Store(self.lay.lih[p.name], li, (n_rev * B + B_) * p.size + I_))
             if p.neuron.spiking:   # the tape's spikes at n, newest first
-                cap = self.lay.capacity[p.name]
+                cap = S("e_cap")
                 self.tape(p.name)
                 self.declare(names.ptr, "int32", p.size, batched=True, role="tape", owner=p.name)
                 ring = self.ring(f"{names.prefix}_r", p.size, 1)
-                body += [k.Load("e_p", names.ptr),
+                body += [k.Load("e_cap", names.cap, "scalar"), k.Load("e_p", names.ptr),
                          k.Let("e_k", sympy.Piecewise((S("e_p"), sympy.Gt(S("e_p"), 0)),
                                                       (0, True)), "int32"),
-                         k.Load("e_at", names.tstep, I_ * cap + S("e_k")),
+                         k.Load("e_at", names.tstep, (B_ * p.size + I_) * cap + S("e_k")),
                          k.Let("e_s", sympy.And(sympy.Ge(S("e_p"), 0),
                                                 sympy.Eq(S("e_at"), n_rev)), "bool"),
                          k.If(S("e_s"), (k.PushEvent(ring, p.size, 1),
                                          k.Let("e_p", S("e_p") - 1, "int32"))),
                          k.Store(names.ptr, S("e_p"))]
-                locs.update(e_p="int32", e_k="int32", e_at="int32", e_s="bool")
+                locs.update(e_cap="int32", e_p="int32", e_k="int32", e_at="int32", e_s="bool")
             body += [k.Store(names.lv, lv), k.Store(names.li, li)]
             self.kernel(f"{names.prefix}_back", k.ElementDomain(p.name, p.size), body, "update",
                         f"adjoint propagation, impulses and taped spikes of {p.name!r}", locs)
@@ -417,15 +423,15 @@ class _Builder:
             if p.is_input or not p.neuron.spiking:
                 continue
             self.declare("skipped", "int32", 1, role="output")
-            names, nrn, cap = self.lay.pops[p.name], p.neuron, self.lay.capacity[p.name]
+            names, nrn, cap = self.lay.pops[p.name], p.neuron, S("e_cap")
             self.pop_state(p.name, "fb")
             self.declare(names.kick, "float", p.size, role="loss", owner=p.name)
-            body = [k.Load("e_p", names.ptr),
-                    k.Load("e_sl", names.slope, I_ * cap + S("e_p") + 1),
+            body = [k.Load("e_cap", names.cap, "scalar"), k.Load("e_p", names.ptr),
+                    k.Load("e_sl", names.slope, (B_ * p.size + I_) * cap + S("e_p") + 1),
                     k.Load("e_lv", names.lv), k.Load("e_fb", names.fb),
                     k.Let("e_jmp", (nrn.theta - nrn.v_reset) * S("e_lv") + S("e_fb"))]
-            locs = {"e_p": "int32", "e_sl": "float", "e_lv": "float", "e_fb": "float",
-                    "e_jmp": "float", "e_kk": "float"}
+            locs = {"e_cap": "int32", "e_p": "int32", "e_sl": "float", "e_lv": "float",
+                    "e_fb": "float", "e_jmp": "float", "e_kk": "float"}
             if p.name == ir.output and spike_loss:
                 self.declare("tgrad", "float", p.size, batched=True, role="loss")
                 self.declare("first", "int32", p.size, batched=True, role="output")

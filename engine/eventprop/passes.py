@@ -85,6 +85,8 @@ class TrainingPrograms:
         union = type(fwd)(fwd.name, fwd.precision, batch, ir.dt, 0, tuple(decls.values()),
                           (), ())
         self.arrays = memory.allocate(union, self.xp)
+        for name, cap in self.layout.capacity.items():
+            self.arrays[self.layout.pops[name].cap][...] = cap
         for q in ir.projections:
             if self.layout.product(ir, q):
                 continue
@@ -206,7 +208,7 @@ class TrainingPrograms:
         xp, lay = self.xp, self.layout
         cap, names = lay.capacity[name], lay.pops[name]
         count = self.arrays[names.count][b]
-        steps = self.arrays[names.tstep][b].reshape(-1, cap)
+        steps = self.arrays[names.tstep].reshape(self.batch, -1, cap)[b]
         used = xp.arange(cap)[None, :] < count[:, None]
         neuron = xp.nonzero(used)[0]
         when = steps[used]
