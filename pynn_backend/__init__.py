@@ -15,6 +15,7 @@ from pyNN.space import Space  # noqa: F401
 from pyNN.standardmodels import StandardCellType
 
 from .connectors import FixedTotalNumberConnector  # noqa: F401  (vectorised)
+from .native_rng import NativeRNG  # noqa: F401  (the engine's Philox generator)
 from .control import (  # noqa: F401
     end,
     get_current_time,
