@@ -49,6 +49,8 @@ class SynapseCode:
     namespace: dict = field(default_factory=dict)
     #: engine steps of the post-synaptic pathway, per synapse (None: no such pathway)
     post_delay_steps: np.ndarray | None = None
+    #: the post-synaptic neuron's variables the code reads (``name_post``)
+    post_variables: tuple[str, ...] = ()
 
 
 def _constant(code: SynapseCode, name: str, values: np.ndarray, unit: str) -> None:
@@ -63,40 +65,20 @@ def _constant(code: SynapseCode, name: str, values: np.ndarray, unit: str) -> No
 
 
 def synapse_code(
-    synapse_type, attrs: dict, sel: np.ndarray, target: str, factor: float, delay_steps: np.ndarray
+    synapse_type, attrs: dict, sel: np.ndarray, target: str, factor: float, delay_steps: np.ndarray,
+    tau_psc: str | None = None,
 ) -> SynapseCode:
     """Code of ``synapse_type`` for the connections ``sel``; ``attrs``: the projection's
-    attributes in PyNN units; ``delay_steps``: the PyNN delays of ``sel`` in steps."""
+    attributes in PyNN units; ``delay_steps``: the PyNN delays of ``sel`` in steps;
+    ``tau_psc``: the post-synaptic neuron's parameter holding the time constant of the
+    receptor's current (Tsodyks-Markram), if it has one."""
     kind = type(synapse_type).__name__
     weights = attrs["weight"][sel] * factor
     code = SynapseCode("weight : 1", f"{target}_post += weight", init={"weight": weights})
     if kind == "StaticSynapse":
         return code
     if kind == "TsodyksMarkramSynapse":
-        # Tsodyks-Markram short-term plasticity, updated event by event (exact between
-        # events): R recovers with tau_rec, u relaxes to 0 with tau_facil (u = U when
-        # tau_facil is 0)
-        code.model += (
-            "\nU : 1\ntau_rec : second\ntau_facil : second\nu_tm : 1\nR_tm : 1\nlast_tm : second"
-        )
-        code.on_pre = (
-            "u_tm = where(tau_facil > 0, u_tm*exp(-(t - last_tm)/where(tau_facil > 0, "
-            "tau_facil, 1*second)), 0)\n"
-            "R_tm = 1 - (1 - R_tm)*exp(-(t - last_tm)/tau_rec)\n"
-            "u_tm = u_tm + U*(1 - u_tm)\n"
-            f"{target}_post += weight*u_tm*R_tm\n"
-            "R_tm = R_tm - u_tm*R_tm\n"
-            "last_tm = t"
-        )
-        code.init.update(
-            U=attrs["U"][sel],
-            tau_rec=attrs["tau_rec"][sel] * 1e-3,
-            tau_facil=attrs["tau_facil"][sel] * 1e-3,
-            u_tm=np.zeros(sel.size),
-            R_tm=np.ones(sel.size),
-            last_tm=np.zeros(sel.size),
-        )
-        return code
+        return _tsodyks_markram(attrs, sel, target, code, tau_psc)
     if kind == "SimpleStochasticSynapse":
         # NEST's bernoulli_synapse: each event is transmitted with probability p, one
         # independent draw per synapse and event
@@ -107,6 +89,64 @@ def synapse_code(
     if kind == "STDPMechanism":
         return _stdp(synapse_type, attrs, sel, target, factor, delay_steps, code)
     raise NotImplementedError(f"synapse type {kind} is not supported by pyNN.gpuspike yet")
+
+
+def _tsodyks_markram(attrs: dict, sel: np.ndarray, target: str, code: SynapseCode,
+                     tau_psc: str | None) -> SynapseCode:
+    r"""NEST's ``tsodyks_synapse`` (what PyNN's TsodyksMarkramSynapse is on pyNN.nest),
+    updated event by event, exact between events.
+
+    Resources are recovered (``x``), active (``y``: released into the current, which decays
+    with the receptor's ``tau_psc``, PyNN's post-synaptic ``tau_syn``) or inactive
+    (``z = 1 - x - y``, recovering with ``tau_rec``); ``u`` relaxes to 0 with ``tau_facil``
+    (stays ``U`` when it is 0). Over the ``h`` since the last event:
+
+    .. math::
+
+        u \leftarrow u e^{-h/\tau_f}, \quad
+        x \leftarrow x + P_{xy} y + (1 - e^{-h/\tau_{rec}}) z, \quad
+        y \leftarrow y e^{-h/\tau_{psc}},
+
+        P_{xy} = \frac{(e^{-h/\tau_{rec}} - 1)\tau_{rec} - (e^{-h/\tau_{psc}} - 1)
+        \tau_{psc}}{\tau_{psc} - \tau_{rec}}
+        \quad (\to 1 - e^{-h/\tau}(1 + h/\tau) \text{ at } \tau_{psc} = \tau_{rec})
+
+    then at the event ``u += U (1 - u)``, the weight times ``u x`` goes to the current,
+    ``y += u x``, ``x -= u x``. Resources released into a current that has not decayed yet
+    do not recover, which is what makes facilitating synapses (small ``U``, long
+    ``tau_facil``) differ from the two-state model ``R = 1 - (1 - R) e^{-h/tau_rec}`` by a
+    few per cent at their peaks. A receptor without a time constant (delta synapses) gets
+    ``tau_psc -> 0``: the two-state model.
+    """
+    h = "(t - last_tm)"
+    code.model += ("\nU : 1\ntau_rec : second\ntau_facil : second\nu_tm : 1\nx_tm : 1"
+                   "\ny_tm : 1\nlast_tm : second")
+    facil = ("u_tm = where(tau_facil > 0, u_tm*exp(-(t - last_tm)/where(tau_facil > 0, "
+             "tau_facil, 1*second)), 0)")
+    release = ["u_tm = u_tm + U*(1 - u_tm)", f"{target}_post += weight*u_tm*x_tm",
+               "y_tm = y_tm + u_tm*x_tm", "x_tm = x_tm - u_tm*x_tm", "last_tm = t"]
+    if tau_psc is None:
+        recover = [f"x_tm = 1 - (1 - x_tm - y_tm)*exp(-{h}/tau_rec)", "y_tm = 0"]
+    else:
+        tp = f"{tau_psc}_post"
+        gap = f"({tp} - tau_rec)"
+        pxy = (f"where(abs({gap}) > 1e-9*second, ((exp(-{h}/tau_rec) - 1)*tau_rec - "
+               f"(exp(-{h}/{tp}) - 1)*{tp})/where(abs({gap}) > 1e-9*second, {gap}, 1*second), "
+               f"1 - exp(-{h}/tau_rec)*(1 + {h}/tau_rec))")
+        recover = [f"x_tm = x_tm + {pxy}*y_tm + (1 - exp(-{h}/tau_rec))*(1 - x_tm - y_tm)",
+                   f"y_tm = y_tm*exp(-{h}/{tp})"]
+        code.post_variables = (tau_psc,)
+    code.on_pre = "\n".join([facil, *recover, *release])
+    code.init.update(
+        U=attrs["U"][sel],
+        tau_rec=attrs["tau_rec"][sel] * 1e-3,
+        tau_facil=attrs["tau_facil"][sel] * 1e-3,
+        u_tm=np.zeros(sel.size),
+        x_tm=np.ones(sel.size),
+        y_tm=np.zeros(sel.size),
+        last_tm=np.zeros(sel.size),
+    )
+    return code
 
 
 def _stdp(st, attrs, sel, target, factor, delay_steps, code: SynapseCode) -> SynapseCode:

@@ -14,6 +14,8 @@ onset at ``start`` first moves ``v`` at ``start + dt``, as with PyNN's NEST back
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 from functools import cache
 
@@ -285,6 +287,15 @@ def _side(state, cells, idx: np.ndarray):
     return _locate(state, np.asarray(cells.all_cells, dtype=np.int64)[idx])
 
 
+def _receptor_tau(model, receptor: str) -> str | None:
+    """The post-synaptic parameter holding a receptor's current time constant
+    (``tau_syn_E``/``tau_syn_I``, ``tau_syn_<R>`` of composed cells), if the cell has one:
+    NEST's tsodyks_synapse takes it as ``tau_psc`` (pyNN.nest copies it over)."""
+    name = {"excitatory": "tau_syn_E", "inhibitory": "tau_syn_I"}.get(receptor,
+                                                                        f"tau_syn_{receptor}")
+    return name if re.search(rf"\b{name}\b", model.equations) else None
+
+
 def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
     pre_pop, pre_i = _side(state, prj.pre, prj._pre_idx)
     post_pop, post_j = _side(state, prj.post, prj._post_idx)
@@ -308,7 +319,8 @@ def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
         steps = np.maximum(delay_steps + offset, 1)
         gname = f"s{prj.index}_{a}_{b}"
         conn = ir.FromList(pre_i[sel].astype(np.int64), post_j[sel].astype(np.int64))
-        code = synapse_code(prj.synapse_type, attrs, sel, target, factor, delay_steps)
+        code = synapse_code(prj.synapse_type, attrs, sel, target, factor, delay_steps,
+                            _receptor_tau(model, prj.receptor_type))
         model_eqs, on_pre, init = code.model, code.on_pre, code.init
         if sel.size and np.all(steps == steps[0]):
             delay: float | str = float(steps[0]) * dt_s
@@ -317,7 +329,7 @@ def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
             model_eqs += "\nd : second"
             init["d"] = steps * dt_s
             delay, max_delay = "d", float(max(steps.max(initial=1), 1)) * dt_s
-        post_vars: tuple[str, ...] = (target,)
+        post_vars: tuple[str, ...] = (target, *code.post_variables)
         if model.delta_input:
             # a voltage jump at t + delay is visible at that time: it goes straight into v
             # (the state sample at t is taken after delivery), unless the cell is refractory
