@@ -21,6 +21,9 @@ class Binding:
     #: Brian2 StateMonitors of Synapses, recorded on the host between engine steps:
     #: (monitor, IR synapse group, variables, synapse indices, every, after_step)
     host_monitors: list[tuple] = field(default_factory=list)
+    #: Brian2 network_operations, called on the host between engine steps:
+    #: (operation, every, after_step) in schedule order
+    host_operations: list[tuple] = field(default_factory=list)
     #: Brian2 object names by IR name (for messages)
     names: dict[str, str] = field(default_factory=dict)
     #: (IR group, linked variable) -> (IR target group, target variable, index array or

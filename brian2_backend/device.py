@@ -106,6 +106,8 @@ class _Cached:
     sim: Simulation
     binding: Binding
     written: Written = field(default_factory=Written)
+    #: the network_operations' view of the engine during the current run
+    host_call: Any = None
 
 
 class GpuspikeDevice(RuntimeDevice):
@@ -138,6 +140,11 @@ class GpuspikeDevice(RuntimeDevice):
         self.builds = 0
         self.last_run: dict[str, Any] = {}
         self._seed: int | None = None
+        #: while a network_operation runs: what it may read lazily (see _HostCall)
+        self._host_call: _HostCall | None = None
+        #: network_operation calls and their time (calls, seconds incl. pulls and pushes)
+        self.operation_calls = 0
+        self.operation_seconds = 0.0
 
     # ------------------------------------------------------------------ device API
     def activate(self, build_on_run: bool = True, **kwargs: Any) -> None:
@@ -178,6 +185,21 @@ class GpuspikeDevice(RuntimeDevice):
     def code_object_class(self, codeobj_class: Any = None,
                           fallback_pref: str = "codegen.target") -> Any:
         return NumpyCodeObject
+
+    # ------------------------------------------------------------------ lazy state
+    def get_value(self, var: Any, access_data: bool = True) -> Any:
+        """Brian2's array of ``var``; inside a network_operation, brought from the engine
+        the first time the operation touches it (and pushed back after the call)."""
+        call = self._host_call
+        if call is not None:
+            call.touch(var)
+        return super().get_value(var, access_data)
+
+    def fill_with_array(self, var: Any, arr: Any) -> None:
+        call = self._host_call
+        if call is not None:
+            call.touch(var, read=False)
+        super().fill_with_array(var, arr)
 
     # ------------------------------------------------------------------ running
     def network_run(self, net: Network, duration: Any, report: Any = None,
@@ -238,6 +260,7 @@ class GpuspikeDevice(RuntimeDevice):
             sim.step = first
             sim.arrays["__step"][...] = first
         push_state(sim, cached.binding)
+        cached.host_call = None   # built for this run's binding on the first operation
 
         start_time = time.time()
         callback = _report_callback(report)
@@ -247,11 +270,20 @@ class GpuspikeDevice(RuntimeDevice):
         try:
             chunk = n_steps if callback is None else max(1, min(n_steps, sim.chunk_steps))
             hosts = cached.binding.host_monitors
+            ops = cached.binding.host_operations
             if hosts:
                 _warn_host_monitors(hosts)
+            flushed = [first]   # monitors written into Brian2 up to this step
             done = 0
             while done < n_steps:
                 k = min(chunk, n_steps - done)
+                if ops:
+                    # operations before step s (when='start') and after it ('end')
+                    step = first + done
+                    self._operations(sim, cached, ops, step, net, after=False, flushed=flushed)
+                    k = min(k, _until_next_operation(ops, step, k))
+                    if k == 0:
+                        k = 1
                 if hosts:
                     k = _until_next_sample(hosts, first + done, k)
                     if k == 0:
@@ -260,9 +292,15 @@ class GpuspikeDevice(RuntimeDevice):
                         sim.run(1)
                         _sample(sim, hosts, first + done, after=True)
                         done += 1
+                        if ops:
+                            self._operations(sim, cached, ops, first + done - 1, net,
+                                             after=True, flushed=flushed)
                         continue
                 sim.run(k)
                 done += k
+                if ops:
+                    self._operations(sim, cached, ops, first + done - 1, net, after=True,
+                                     flushed=flushed)
                 if callback is not None and done < n_steps:
                     callback((time.time() - start_time) * second, done / n_steps, t_start,
                              duration)
@@ -271,7 +309,8 @@ class GpuspikeDevice(RuntimeDevice):
         end_time = time.time()
 
         pull_state(sim, cached.binding)
-        write_monitors(sim, cached.binding, cached.written, first, n_steps)
+        start = flushed[0] if ops else first   # operations may have written some already
+        write_monitors(sim, cached.binding, cached.written, start, first + n_steps - start)
         for clock in net._clocks:
             clock.variables["timestep"].set_value(clock._i_end)
             clock.variables["t"].set_value(clock._i_end * clock.dt_)
@@ -294,6 +333,33 @@ class GpuspikeDevice(RuntimeDevice):
         if callback is not None:
             callback((end_time - start_time) * second, 1.0, t_start, duration)
         net.after_run()
+
+    def _operations(self, sim: Simulation, cached: _Cached, ops: list[tuple], step: int,
+                    net: Network, *, after: bool, flushed: list[int]) -> None:
+        """Call the network_operations due at ``step`` (before it runs, or after it), each
+        seeing the engine's state: what it reads is brought to the host on first touch,
+        what it touched goes back to the engine after the call."""
+        due = [op for op, every, when_after in ops if when_after == after and step % every == 0]
+        if not due:
+            return
+        t0 = time.perf_counter()
+        call = cached.host_call
+        if call is None or call.sim is not sim:
+            call = cached.host_call = _HostCall(sim, cached, flushed)
+        call.step, call.flushed = step + (1 if after else 0), flushed
+        for op in due:
+            for clock in (op.clock, *net._clocks):   # the time the operation sees
+                clock.variables["timestep"].get_value()[0] = int(round(
+                    step * sim.net.dt / float(clock.dt_)))
+                clock.variables["t"].get_value()[0] = step * sim.net.dt
+            self._host_call = call
+            try:
+                op.run()
+            finally:
+                self._host_call = None
+            call.push()
+        self.operation_calls += len(due)
+        self.operation_seconds += time.perf_counter() - t0
 
     def _simulation(self, net: Network) -> tuple[_Cached, bool]:
         """The cached simulation of ``net`` if its model is unchanged, else a new one."""
@@ -360,6 +426,70 @@ def _profiling_info(objects: list[Any], seconds: float) -> list[tuple[str, Any]]
     runners = [o.name for o in objects if o.active and isinstance(o, CodeRunner)]
     share = seconds / max(1, len(runners))
     return [(name, share * second) for name in runners]
+
+
+class _HostCall:
+    """One network_operation call's view of the engine (what it touched is pulled once,
+    pushed after the call). Monitors are written into Brian2 up to the call's step the
+    first time the operation reads one of them."""
+
+    def __init__(self, sim: Simulation, cached: _Cached, flushed: list[int]) -> None:
+        self.sim, self.cached, self.step, self.flushed = sim, cached, 0, flushed
+        binding = cached.binding
+        self.keys = {id(v): key for key, v in binding.state.items()}
+        # variables know their owner through a weak proxy: compare names
+        self.monitors = {m.name for m, _kind, _extra in binding.monitors.values()}
+        self.touched: dict[int, tuple[Any, tuple[str, str]]] = {}
+        #: variables without an engine array (compiled in as constants): their values
+        #: when first touched, to catch a write that the engine would not see
+        self.constants: dict[int, tuple[Any, np.ndarray]] = {}
+        self.seen: set[int] = set()
+
+    def touch(self, var: Any, read: bool = True) -> None:
+        if id(var) in self.seen:
+            return
+        self.seen.add(id(var))
+        key = self.keys.get(id(var))
+        if key is not None:
+            self.touched[id(var)] = (var, key)
+            if read:
+                target = var.get_value()
+                target[...] = self.sim.get(*key).astype(target.dtype, copy=False)
+        elif getattr(getattr(var, "owner", None), "name", None) in self.monitors:
+            if self.flushed[0] < self.step:
+                write_monitors(self.sim, self.cached.binding, self.cached.written,
+                               self.flushed[0], self.step - self.flushed[0])
+                self.flushed[0] = self.step
+        elif not getattr(var, "read_only", True) and hasattr(var, "get_value"):
+            self.constants[id(var)] = (var, np.array(var.get_value(), copy=True))
+
+    def push(self) -> None:
+        """What the operation touched -> the engine (read-only variables stay)."""
+        for var, key in self.touched.values():
+            if not var.read_only:
+                self.sim.set(*key, np.asarray(var.get_value()))
+        for var, before in self.constants.values():
+            if not np.array_equal(np.asarray(var.get_value()), before):
+                owner = getattr(getattr(var, "owner", None), "name", "?")
+                raise UnsupportedFeature(
+                    f"a network_operation changed {owner}.{var.name} during a run, which the "
+                    "gpuspike engine compiled into its kernels as a constant; change it "
+                    "between runs (a new run rebuilds), or make it a state variable")
+        self.touched.clear()
+        self.constants.clear()
+        self.seen.clear()
+
+
+def _until_next_operation(ops: list[tuple], step: int, limit: int) -> int:
+    """Steps that can run from ``step`` before an operation is due (0: before this one)."""
+    best = limit
+    for _op, every, after in ops:
+        nxt = -(-step // every) * every          # the next due step at or after ``step``
+        if after:                                # runs after that step: include it
+            best = min(best, nxt - step + 1)
+        else:
+            best = min(best, nxt - step if nxt > step else every)
+    return max(1, best)
 
 
 def _until_next_sample(hosts: list[tuple], step: int, limit: int) -> int:

@@ -71,6 +71,7 @@ PER_STEP_TEMPLATES = frozenset({
 def build_network(net: Any, dt: float, precision: str, seed: int
                   ) -> tuple[ir.NetworkIR, Binding]:
     """Translate the active objects of the Brian2 network ``net`` into a NetworkIR."""
+    from brian2.core.operations import NetworkOperation
     from brian2.groups.neurongroup import NeuronGroup, Resetter, StateUpdater, Thresholder
     from brian2.groups.subgroup import Subgroup
     from brian2.input.poissongroup import PoissonGroup
@@ -203,6 +204,8 @@ def build_network(net: Any, dt: float, precision: str, seed: int
                                       ranks[id(o)])
         elif isinstance(o, PopulationRateMonitor):
             monitors.append(rate_monitor(o, pop_name(o.source), binding, ranks[id(o)]))
+        elif isinstance(o, NetworkOperation):
+            binding.host_operations.append(host_operation(o, dt))
         else:
             raise UnsupportedFeature(
                 f"{what}: objects of type {type(o).__name__} do not run on the gpuspike "
@@ -225,6 +228,21 @@ def build_network(net: Any, dt: float, precision: str, seed: int
         name=ir_name(net.name),
     )
     return net_ir, binding
+
+
+#: Brian2 slots a network_operation may use: before the step's objects, or after them
+_OPERATION_SLOTS = {"before_start": False, "start": False, "end": True, "after_end": True}
+
+
+def host_operation(o: Any, dt: float) -> tuple[Any, int, bool]:
+    """A ``network_operation`` as (operation, every k steps, called after the step)."""
+    what = f"network_operation {o.name!r}"
+    if o.when not in _OPERATION_SLOTS:
+        raise UnsupportedFeature(
+            f"{what}: when={o.when!r}; the engine runs a step's groups, thresholds, synapses "
+            "and resets as one, so an operation can run before them ('start', the "
+            "default) or after them ('end')")
+    return o, every_steps(o, dt, what), _OPERATION_SLOTS[o.when]
 
 
 def _run_regularly(o: Any, group_of: Any, syn_of: Any, timed: TimedArrays,

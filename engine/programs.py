@@ -69,12 +69,20 @@ class CppProgram(Program):
             raise RuntimeError(f"{self.library_path} does not match network {plan.name!r}")
 
     def _pointers(self) -> ctypes.Array:
+        """The array table for ``gs_run`` (kept while the arrays are the same objects: a
+        run of one step, as between network operations, costs the call, not the table)."""
+        ident = tuple(id(self.arrays[name]) for name in self.table)
+        if getattr(self, "_ptr_ident", None) == ident:
+            return self._ptrs
         ptrs = (ctypes.c_void_p * len(self.table))()
         for n, name in enumerate(self.table):
             a = self.arrays[name]
             if not a.flags.c_contiguous:  # pragma: no cover - allocate() makes them so
                 raise RuntimeError(f"array {name!r} is not contiguous")
             ptrs[n] = a.ctypes.data
+        # the arrays are held with the table, so that no id can be reused while cached
+        self._ptrs, self._ptr_ident = ptrs, ident
+        self._ptr_arrays = [self.arrays[name] for name in self.table]
         return ptrs
 
     def run(self, n: int) -> None:
