@@ -38,12 +38,23 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                     init_in=(0.078, 0.045), init_rec=(0.0, 0.02), init_out=(0.2, 0.37),
                     reg=0.0, reg_nu=14.0, lift=0.0, augment_shift=0, augment_blend=0,
                     augment_time_scale=0.0, align_onset=None, n_out=10, clip=0.0),
-    "shd": dict(dt=1e-3, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
+    "shd": dict(dt=None, duration=None, hidden=256, recurrent=True, batch_size=32, lr=1e-3,
                 lr_decay=1.0, epochs=100, loss="exp_avg_ce", max_spikes=1500,
                 init_in=(0.03, 0.01), init_rec=(0.0, 0.02), init_out=(0.0, 0.03),
                 reg=5e-5, reg_nu=14.0, lift=0.002, augment_shift=0, augment_blend=0,
-                augment_time_scale=0.0, align_onset=None, n_out=None, clip=90.0),
+                augment_time_scale=0.0, align_onset=None, n_out=None, clip=90.0,
+                pool_channels=None, calibrate=True),
 }
+#: Per-dataset defaults of the options every dataset has.
+COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=True, plots=None,
+              train=None, test=None, pool_channels=1, loso_speaker=None, mnist_path=None,
+              dtype="float32", ease_in=False, val_fraction=0.0, early_stopping=None,
+              calibrate=False, guard=True, eval_every=None)
+#: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
+MAX_STEPS = 300
+DT_CHOICES = (1e-3, 2e-3, 5e-3)
+#: Most network inputs the file rule leaves after pooling neighbouring channels.
+MAX_INPUTS = 256
 #: Options whose change makes a checkpoint unusable.
 SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels")
 
@@ -80,10 +91,7 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
     base = "mnist5k" if dataset in ("mnist5k", "mnist") else dataset
     if base not in DEFAULTS:
         raise ModelError(f"unknown dataset {dataset!r}; use mnist5k, mnist or shd")
-    cfg = dict(DEFAULTS[base], dataset=dataset, seed=0, engine="auto", checkpoint=None,
-               resume=False, progress=True, plots=None, train=None, test=None, pool_channels=1,
-               loso_speaker=None, mnist_path=None, dtype="float32", ease_in=False,
-               val_fraction=0.0, early_stopping=None)
+    cfg = {**COMMON, **DEFAULTS[base], "dataset": dataset}
     unknown = sorted(set(options) - set(cfg) - {"config"})
     if unknown:
         import difflib
@@ -96,31 +104,61 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def data_recipe(dataset: Any, *, pool_channels: int | None = None, dt: float | None = None,
+                duration: float | None = None) -> dict[str, Any]:
+    """The grid and pooling of an SHD-format file, where the user set none (the rule):
+
+    - ``duration``: the 99th percentile over samples of the last spike time (the longest
+      outliers are cut, not waited for), rounded up to a whole step;
+    - ``dt``: the smallest of 1, 2 and 5 ms that keeps the trial within ``MAX_STEPS``
+      (300) steps, 5 ms at most (the synaptic time constant, 5 ms, bounds the step);
+    - ``pool_channels``: ``ceil(channels / MAX_INPUTS)`` (at most 256 inputs): neighbouring
+      channels of a cochleagram carry nearly the same information, and the input layer's
+      cost and fan-in grow with their number.
+    """
+    last = np.array([float(np.max(t)) if len(t) else 0.0 for t in dataset.times])
+    if not np.any(last > 0):
+        raise ModelError("the training file holds no spikes; check that it is an SHD-format "
+                         "file with spikes/times and spikes/units")
+    span = float(np.quantile(last[last > 0], 0.99)) if duration is None else float(duration)
+    if dt is None:
+        dt = next((d for d in DT_CHOICES if span / d <= MAX_STEPS), DT_CHOICES[-1])
+    if duration is None:
+        duration = math.ceil(round(span / dt, 4)) * dt  # float32 times: 0.1 is 0.1000000015
+    if pool_channels is None:
+        pool_channels = max(1, math.ceil(dataset.n_channels / MAX_INPUTS))
+    return {"dt": float(dt), "duration": float(duration), "pool_channels": int(pool_channels)}
+
+
 def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     """Train as configured and return the metrics (see the module docstring)."""
     from gpuspike.bridge.training_ir import LossSpec
     from gpuspike.datasets.augment import Compose, channel_shift, step, time_scale
     from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
     from gpuspike.engine.eventprop.network import EventPropNetwork
+    from gpuspike.engine.training.calibrate import calibrate_input_weights
     from gpuspike.engine.training.clipping import AutoClip
     from gpuspike.engine.training.data import BatchLoader
+    from gpuspike.engine.training.guard import default_guard
     from gpuspike.engine.training.loop import fit
     from gpuspike.engine.training.optim import Adam
     from gpuspike.engine.training.schedules import EaseIn, ExponentialDecay
 
     cfg = resolve_config(options)
     train_ds, test_ds = _datasets(cfg)
+    if cfg["pool_channels"] is None:
+        cfg["pool_channels"] = max(1, math.ceil(train_ds.n_channels / MAX_INPUTS))
     if int(cfg["pool_channels"]) > 1:
         k = int(cfg["pool_channels"])
         train_ds, test_ds = train_ds.pool_channels(k), test_ds.pool_channels(k)
     if cfg["align_onset"] is not None:
         q = float(cfg["align_onset"])
         train_ds, test_ds = train_ds.align_onset(q), test_ds.align_onset(q)
+    if cfg["dt"] is None or cfg["duration"] is None:
+        cfg.update(data_recipe(train_ds, pool_channels=cfg["pool_channels"], dt=cfg["dt"],
+                               duration=cfg["duration"]))
     dt = float(cfg["dt"])
     duration = cfg["duration"]
-    if duration is None:
-        last = max(float(np.max(t)) for t in train_ds.times if len(t))
-        duration = math.ceil(last / dt) * dt
     n_steps = max(1, int(round(float(duration) / dt)))
     n_out = cfg["n_out"] or int(max(train_ds.labels.max(), test_ds.labels.max())) + 1
     spec = LossSpec(cfg["loss"], reg_nu=cfg["reg_nu"], reg_upper=cfg["reg"],
@@ -157,6 +195,15 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     loader = BatchLoader(train_ds, batch_size=int(cfg["batch_size"]), dt=dt, n_steps=n_steps,
                          xp=model.xp, dtype=model.dtype, seed=int(cfg["seed"]),
                          augment=augment)
+    calibration = []
+    if cfg["calibrate"] and not cfg["resume"] and float(cfg["reg"]) > 0:
+        # data-driven start: the hidden layer begins at the regulariser's rate on this data
+        probe = BatchLoader(train_ds, batch_size=min(128, len(train_ds)), dt=dt,
+                            n_steps=n_steps, xp=model.xp, dtype=model.dtype,
+                            seed=int(cfg["seed"]) + 1)
+        probe.set_epoch(0)
+        calibration = [c.as_dict() for c in calibrate_input_weights(
+            model, probe.batch(0), {"hidden": float(cfg["reg_nu"])})]
     test = BatchLoader(test_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
                        n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
     clip = AutoClip(float(cfg["clip"])) if float(cfg["clip"] or 0) > 0 else None
@@ -170,7 +217,9 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                  early_stopping_patience=cfg["early_stopping"],
                  progress=bool(cfg["progress"]),
                  monitor="val_acc" if val is not None else "train_acc",
-                 config={k: cfg[k] for k in SHAPE_KEYS}, config_keys=list(SHAPE_KEYS))
+                 config={k: cfg[k] for k in SHAPE_KEYS}, config_keys=list(SHAPE_KEYS),
+                 guard=default_guard(model) if cfg["guard"] else None,
+                 test_every=cfg["eval_every"])
     if cfg["plots"]:
         _plots(Path(cfg["plots"]), result, model, test)
     from gpuspike.engine.backend import select_backend
@@ -187,6 +236,10 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         # what computes: EventProp's generated kernels on the selected engine
         "engine": backend.name,
         "engine_selected": backend.name, "spikes_per_neuron": last.get("spikes_per_neuron"),
+        "runaways": len(result.runaways), "runaway_events": result.runaways,
+        "best_test_acc": max((r["test_acc"] for r in result.history
+                              if r.get("test_acc") is not None), default=None),
+        "calibration": calibration,
         "config": {k: v for k, v in cfg.items() if k not in ("progress",)},
     }
 
@@ -246,14 +299,25 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mnist-path", help="full MNIST: IDX folder or mnist.npz")
     p.add_argument("--loso-speaker", type=int, help="hold this speaker of --train out as test")
     p.add_argument("--pool-channels", type=int,
-                   help="merge each K neighbouring input channels into one (default 1)")
+                   help="merge each K neighbouring input channels into one (mnist: 1; shd: "
+                        "ceil(channels / 256))")
+    p.add_argument("--calibrate", action=argparse.BooleanOptionalAction, default=None,
+                   help="scale the initial input weights on one batch so that the hidden "
+                        "layer starts at --reg-nu spikes per neuron (default on for shd)")
+    p.add_argument("--guard", action=argparse.BooleanOptionalAction, default=None,
+                   help="detect runaways, roll back to the last good epoch with half the "
+                        "learning rate (default on)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"))
     p.add_argument("--hidden", type=int)
     p.add_argument("--recurrent", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--dt", type=float, help="time step in seconds (default 1e-3)")
-    p.add_argument("--duration", type=float, help="trial length in seconds")
+    p.add_argument("--dt", type=float,
+                   help="time step in seconds (mnist: 1e-3; shd: from the file, the smallest "
+                        "of 1, 2, 5 ms giving <= 300 steps)")
+    p.add_argument("--duration", type=float,
+                   help="trial length in seconds (shd: the 99th percentile of the samples' "
+                        "last spike)")
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-decay", type=float, help="learning rate factor per epoch")
@@ -261,6 +325,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                       "per_timestep_ce", "ttfs_ce"))
     p.add_argument("--max-spikes", type=int)
     p.add_argument("--reg", type=float, help="spike-count regularisation strength")
+    p.add_argument("--reg-nu", type=float,
+                   help="target spikes per hidden neuron and trial (regulariser, calibration)")
     p.add_argument("--lift", type=float, help="weight lift for silent neurons per epoch")
     p.add_argument("--clip", type=float,
                    help="AutoClip percentile of each tensor's gradient-norm history "
@@ -278,6 +344,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="learning rate from 1e-3 x lr up by 5 %% per batch (mlGeNN)")
     p.add_argument("--val-fraction", type=float,
                    help="hold out this stratified fraction of the training set for validation")
+    p.add_argument("--eval-every", type=int, metavar="N",
+                   help="test accuracy after every N-th epoch, into the history (curves)")
     p.add_argument("--early-stopping", type=int,
                    help="stop after this many epochs without a better validation accuracy")
     p.add_argument("--checkpoint", help="folder for a checkpoint each epoch")

@@ -1,7 +1,9 @@
 """Per-epoch training records, written to CSV and JSON, and the confusion matrix.
 
 A record is a dict with ``epoch``, ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``
-(``None`` without validation), ``lr`` (rate of the epoch's last batch), ``epoch_time_s``,
+(``None`` without validation), ``test_loss``, ``test_acc`` (``None`` except at the epochs
+where ``fit(test_every=N)`` evaluated the test set), ``lr`` (rate of the epoch's last
+batch), ``epoch_time_s``,
 ``spikes_per_neuron`` (population -> mean spikes per neuron and example) and
 ``diagnostics`` (name -> counter). The CSV flattens the two dicts into columns
 ``spikes_per_neuron.<population>`` and ``diagnostics.<name>``.
@@ -31,6 +33,8 @@ BASE_COLUMNS = (
     "train_acc",
     "val_loss",
     "val_acc",
+    "test_loss",
+    "test_acc",
     "lr",
     "epoch_time_s",
 )
@@ -49,6 +53,8 @@ class EpochRecord:
     epoch_time_s: float = math.nan
     spikes_per_neuron: dict[str, float] = field(default_factory=dict)
     diagnostics: dict[str, float] = field(default_factory=dict)
+    test_loss: float | None = None
+    test_acc: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The record as a plain (JSON-serialisable) dict."""

@@ -10,6 +10,8 @@ run resumes at the next epoch with the same batches (the loader replays epoch ``
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import resource
 import sys
@@ -28,9 +30,12 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .data import BatchLoader
+from .guard import Runaway, RunawayGuard
 from .history import EpochRecord, History, confusion_matrix, flatten
 from .optim import Optimiser, to_host
 from .protocol import Batch, Trainable
+
+_log = logging.getLogger("gpuspike")
 
 
 class TrainingError(GpuspikeError, RuntimeError):
@@ -68,6 +73,9 @@ class FitResult:
         First epoch this call trained (> 0 after a resume).
     test_confusion : numpy.ndarray or None
         Confusion matrix on the test loader.
+    runaways : list of dict
+        Every runaway the guard detected (epoch, batch, cause, epoch rolled back to,
+        learning rate after), resumed-from runs included.
     """
 
     history: list[dict[str, Any]]
@@ -82,6 +90,7 @@ class FitResult:
     stopped_early: bool = False
     start_epoch: int = 0
     test_confusion: np.ndarray | None = field(default=None, repr=False)
+    runaways: list[dict[str, Any]] = field(default_factory=list)
 
 
 class _Memory:
@@ -183,6 +192,8 @@ def fit(
     on_epoch_end: Callable[[dict[str, Any]], bool | None] | None = None,
     config: Mapping[str, Any] | None = None,
     config_keys: Sequence[str] | None = None,
+    guard: RunawayGuard | None = None,
+    test_every: int | None = None,
 ) -> FitResult:
     """Train ``model`` on ``train`` for ``epochs`` epochs (0-based ``0 .. epochs - 1``).
 
@@ -223,6 +234,13 @@ def fit(
         Saved in every checkpoint; on resume compared with the saved one.
     config_keys : sequence of str, optional
         Keys (dotted for nested dicts) that must match on resume; all keys when ``None``.
+    guard : RunawayGuard, optional
+        Detects runaways (:mod:`~gpuspike.engine.training.guard`): the run rolls back to the
+        last good epoch with a lower learning rate, and stops with :class:`TrainingError`
+        when that no longer helps. Without it a non-finite loss stops the run at once.
+    test_every : int, optional
+        Also evaluate ``test`` after every ``test_every``-th epoch (and the last), into the
+        history's ``test_loss``/``test_acc`` (learning curves; never used to choose epochs).
 
     Returns
     -------
@@ -232,6 +250,9 @@ def fit(
         raise ModelError(f"epochs must be >= 0, got {epochs}")
     if resume and checkpoint_dir is None:
         raise ModelError("resume=True needs the checkpoint_dir to resume from")
+    if test_every is not None and (test_every < 1 or test is None):
+        raise ModelError(f"test_every must be >= 1 and needs a test loader, got {test_every}"
+                         f" with {'a' if test is not None else 'no'} test loader")
     if early_stopping_patience is not None and early_stopping_patience < 1:
         raise ModelError(f"early_stopping_patience must be >= 1, got {early_stopping_patience}")
     if monitor.startswith("val_") and val is None:
@@ -244,6 +265,7 @@ def fit(
     memory = _Memory(getattr(model, "xp", np))
 
     history = History()
+    runaways: list[dict[str, Any]] = []
     start_epoch, global_batch, base_lr = 0, 0, float(optimiser.lr)
     stopped_early = False
     best_state: dict[str, np.ndarray] | None = None
@@ -271,6 +293,9 @@ def fit(
             global_batch = int(ckpt.extra["global_batch"])
             base_lr = float(ckpt.extra["base_lr"])
             stopped_early = bool(ckpt.extra.get("stopped_early", False))
+            runaways = list(ckpt.extra.get("runaways", []))
+            if guard is not None and ckpt.extra.get("guard"):
+                guard.load_state_dict(ckpt.extra["guard"])
 
     best_epoch, best_value = history.best(monitor, mode)
     since_best = 0
@@ -284,17 +309,36 @@ def fit(
 
     times: list[float] = []
     nb = len(train)
-    for epoch in range(start_epoch, epochs):
+
+    def snapshot(last_epoch: int) -> dict[str, Any]:
+        """What a rollback restores: the state after epoch ``last_epoch``."""
+        return copy.deepcopy({
+            "epoch": last_epoch, "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict()
+            if schedule is not None and hasattr(schedule, "state_dict") else None,
+            "history": len(history), "global_batch": global_batch,
+            "best": (best_epoch, best_value, since_best, best_state),
+        })
+
+    good = snapshot(start_epoch - 1) if guard is not None else None
+    attempts = 0  # runaways since the last good epoch
+    epoch = start_epoch
+    while epoch < epochs:
         if stopped_early:
             break
         t0 = time.perf_counter()
         if hasattr(train, "set_epoch"):
             train.set_epoch(epoch)
+        if guard is not None:
+            guard.start_epoch()
         loss_sum, correct, n = 0.0, 0, 0
         spikes: dict[str, float] = {}
         diagnostics: dict[str, float] = {}
         lr = base_lr
         bar = None
+        cause: str | None = None
+        failed_batch: int | None = None
         if show:
             from tqdm.auto import tqdm
 
@@ -303,8 +347,19 @@ def fit(
             if schedule is not None:
                 lr = float(schedule.lr(base_lr, epoch, b, nb, global_batch))
             optimiser.lr = lr
-            r = model.loss_and_grad(batch)
-            if not math.isfinite(r.loss):
+            try:
+                r = model.loss_and_grad(batch)
+            except TrainingError as err:  # non-finite gradients, named by the model
+                if guard is None:
+                    raise
+                cause, failed_batch = str(err), b
+                break
+            if guard is not None:
+                cause = guard.check_batch(float(r.loss), r.spikes_per_neuron)
+                if cause is not None:
+                    failed_batch = b
+                    break
+            elif not math.isfinite(r.loss):
                 raise TrainingError(
                     f"the loss is {r.loss} at epoch {epoch}, batch {b}: training diverged; "
                     f"lower the learning rate (now {lr:g}) and resume from the last "
@@ -325,18 +380,61 @@ def fit(
                 post.update({f"spk/{p}": f"{s / n:.2f}" for p, s in spikes.items()})
                 bar.set_postfix(post, refresh=False)
                 bar.update(1)
+        if guard is not None and cause is None and n:
+            cause = guard.check_epoch(correct / n, n_classes)
+        if cause is not None:
+            if bar is not None:
+                bar.close()
+            assert guard is not None and good is not None
+            where = f"epoch {epoch}" + (f", batch {failed_batch}" if failed_batch is not None
+                                        else "")
+            if attempts >= guard.max_recoveries:
+                raise TrainingError(
+                    f"runaway at {where}: {cause}; {attempts} rollback(s) to the state after "
+                    f"epoch {good['epoch']} with the learning rate lowered to {base_lr:g} did not "
+                    "stop it. Lower --lr, raise the spike regularisation (--reg), or start "
+                    "from smaller recurrent weights"
+                )
+            attempts += 1
+            base_lr *= guard.lr_factor
+            event = Runaway(epoch, failed_batch, cause, good["epoch"], base_lr)
+            runaways.append(event.as_dict())
+            restored = copy.deepcopy(good)
+            model.load_state_dict(restored["model"])
+            optimiser.load_state_dict(restored["optimiser"])
+            if restored["schedule"] is not None:
+                schedule.load_state_dict(restored["schedule"])
+            history = History(history.records[: restored["history"]])
+            global_batch = restored["global_batch"]
+            best_epoch, best_value, since_best, best_state = restored["best"]
+            back = ("the start" if good["epoch"] < 0 else f"the end of epoch {good['epoch']}")
+            msg = (f"runaway at {where}: {cause}; rolled back to {back} and lowered the "
+                   f"learning rate to {base_lr:g} "
+                   f"(recovery {attempts} of at most {guard.max_recoveries})")
+            if show:
+                from tqdm.auto import tqdm
+
+                tqdm.write(f"gpuspike: {msg}", file=sys.stderr)
+            _log.warning(msg)
+            epoch = good["epoch"] + 1
+            continue
         if bar is not None:
             bar.close()
         if n == 0:
             raise ModelError("the train loader gave no examples; pass a non-empty loader")
         after = model.after_epoch() or {}
         diagnostics.update({k: float(v) for k, v in after.items()})
+        if guard is not None:
+            diagnostics["runaways"] = float(sum(1 for e in runaways if e["epoch"] == epoch))
         epoch_time = time.perf_counter() - t0
         times.append(epoch_time)
 
         val_loss = val_acc = None
         if val is not None:
             val_loss, val_acc, _ = evaluate(model, val, n_classes)
+        test_loss = test_acc = None
+        if test_every is not None and ((epoch + 1) % test_every == 0 or epoch + 1 == epochs):
+            test_loss, test_acc, _ = evaluate(model, test, n_classes)
         if schedule is not None and hasattr(schedule, "observe"):
             schedule.observe(val_loss if val_loss is not None else loss_sum / n)
         rec = history.append(
@@ -346,6 +444,8 @@ def fit(
                 train_acc=correct / n,
                 val_loss=val_loss,
                 val_acc=val_acc,
+                test_loss=test_loss,
+                test_acc=test_acc,
                 lr=lr,
                 epoch_time_s=epoch_time,
                 spikes_per_neuron={p: s / n for p, s in spikes.items()},
@@ -371,6 +471,8 @@ def fit(
             from tqdm.auto import tqdm
 
             val_txt = "" if val_loss is None else f", val loss {val_loss:.4f} acc {val_acc:.3f}"
+            if test_acc is not None:
+                val_txt += f", test acc {test_acc:.3f}"
             tqdm.write(
                 f"epoch {epoch + 1}/{epochs}: loss {rec['train_loss']:.4f} acc "
                 f"{rec['train_acc']:.3f}{val_txt}, lr {lr:.3g}, {epoch_time:.1f} s",
@@ -388,6 +490,8 @@ def fit(
                     "base_lr": base_lr,
                     "train_seed": getattr(train, "seed", None),
                     "stopped_early": stopped_early,
+                    "runaways": runaways,
+                    "guard": guard.state_dict() if guard is not None else None,
                 },
                 config=config,
                 schedule_state=schedule.state_dict()
@@ -397,6 +501,12 @@ def fit(
                 mode=mode,
             )
             history.save(checkpoint_dir)
+        if guard is not None:
+            acc = correct / n
+            if guard.is_good(acc):
+                guard.accept_epoch(loss_sum / n, acc, rec["spikes_per_neuron"])
+                good, attempts = snapshot(epoch), 0
+        epoch += 1
         if on_epoch_end is not None and on_epoch_end(rec) is True:
             break
 
@@ -424,4 +534,5 @@ def fit(
         stopped_early=stopped_early,
         start_epoch=start_epoch,
         test_confusion=test_cm,
+        runaways=runaways,
     )

@@ -21,6 +21,7 @@ import numpy as np
 from gpuspike.bridge.errors import ModelError
 
 from . import loop
+from .guard import RunawayGuard, default_guard
 from .optim import Adam, Optimiser, to_host
 from .schedules import ExponentialDecay
 
@@ -88,7 +89,8 @@ class Trainer:
             schedule: Any = None, optimiser: Optimiser | None = None,
             checkpoint_dir: str | None = None, resume: bool = False, shuffle: bool = True,
             seed: int = 0, early_stopping_patience: int | None = None,
-            monitor: str = "val_acc", augment: Any = None, progress: bool = True
+            monitor: str = "val_acc", augment: Any = None, progress: bool = True,
+            guard: RunawayGuard | bool = True, test_every: int | None = None
             ) -> loop.FitResult:
         """Train with Adam (``lr``; ``optimiser`` replaces it) for ``epochs`` epochs, then
         write the result into the frontend's objects (also when a resume has no epoch left).
@@ -98,6 +100,9 @@ class Trainer:
         ``checkpoint_dir`` / ``resume`` / ``early_stopping_patience`` / ``monitor`` are those
         of :func:`gpuspike.engine.training.loop.fit`, whose :class:`FitResult` this returns.
         The network's parameter bounds (delay ranges, PyNN's signs) hold after every update.
+        ``guard``: runaway detection and rollback (:mod:`gpuspike.engine.training.guard`;
+        ``True``: :func:`~gpuspike.engine.training.guard.default_guard`, ``False``: off);
+        ``test_every``: the test accuracy every N epochs, into the history.
         """
         self.check_dataset(train, "training")
         for d, what in ((val, "validation"), (test, "test")):
@@ -120,7 +125,9 @@ class Trainer:
             optimiser=opt, schedule=schedule, val=evals["val"], test=evals["test"],
             checkpoint_dir=checkpoint_dir, resume=resume,
             early_stopping_patience=early_stopping_patience, monitor=monitor,
-            progress=progress, config=self.config())
+            progress=progress, config=self.config(),
+            guard=default_guard(self.model) if guard is True else guard or None,
+            test_every=test_every)
         self.model.clamp()
         self.result = result
         self.write_back()

@@ -12,6 +12,11 @@ def add_encode_audio_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", metavar="OUT.h5", help="SHD-format h5 file to write")
     p.add_argument("--channels", type=int, default=700, help="filterbank channels (700 as SHD)")
     p.add_argument("--dt", type=float, default=1e-3, help="time step in seconds")
+    p.add_argument("--encoder", choices=("cochlea", "mel"), default="cochlea",
+                   help="cochlea: gammatone filterbank and LIF per channel (default); "
+                        "mel: mel-spectrogram rate code with Poisson spikes")
+    p.add_argument("--max-rate", type=float, default=60.0,
+                   help="mel: rate in Hz of the loudest bin (default 60)")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument(
         "--cache",
@@ -24,6 +29,7 @@ def add_encode_audio_arguments(p: argparse.ArgumentParser) -> None:
 def run_encode_audio(args: argparse.Namespace) -> int:
     """Encode, write the file and print one JSON line with the figures."""
     from gpuspike.datasets.encode import DEFAULT_CACHE, encode_directory
+    from gpuspike.datasets.melcode import MelPoissonConfig
 
     cache = (
         DEFAULT_CACHE
@@ -35,6 +41,8 @@ def run_encode_audio(args: argparse.Namespace) -> int:
         args.out,
         channels=args.channels,
         dt=args.dt,
+        config=MelPoissonConfig(channels=args.channels, dt=args.dt, max_rate=args.max_rate)
+        if args.encoder == "mel" else None,
         workers=args.workers,
         cache_dir=cache,
         progress=not args.no_progress,

@@ -22,6 +22,10 @@ from gpuspike.datasets.audio import EncoderConfig, encode_array, read_wav
 from gpuspike.datasets.errors import DatasetError
 from gpuspike.datasets.events import SpikeDataset
 from gpuspike.datasets.fsdd import parse_fsdd_name
+from gpuspike.datasets.melcode import MelPoissonConfig, mel_poisson_encode
+
+#: the encoders' parameter types: the cochlea-like LIF code or the mel Poisson rate code
+AnyEncoderConfig = EncoderConfig | MelPoissonConfig
 
 #: default cache folder of encoded spikes
 DEFAULT_CACHE = Path("~/.cache/gpuspike/encode")
@@ -67,7 +71,7 @@ class EncodeResult:
         }
 
 
-def cache_key(wav_bytes: bytes, config: EncoderConfig) -> str:
+def cache_key(wav_bytes: bytes, config: AnyEncoderConfig) -> str:
     """``sha256(wav bytes + config.key())`` as hex."""
     h = hashlib.sha256(wav_bytes)
     h.update(config.key().encode())
@@ -75,13 +79,13 @@ def cache_key(wav_bytes: bytes, config: EncoderConfig) -> str:
 
 
 def _encode_one(
-    path: str, config: EncoderConfig, cache_dir: str | None
+    path: str, config: AnyEncoderConfig, cache_dir: str | None
 ) -> tuple[np.ndarray, np.ndarray, float, bool]:
     """Worker: ``(times, units, duration, cache_hit)`` of one WAV file."""
     data = Path(path).read_bytes()
     target = None
+    key = cache_key(data, config)
     if cache_dir is not None:
-        key = cache_key(data, config)
         target = Path(cache_dir) / key[:2] / f"{key}.npz"
         if target.is_file():
             try:
@@ -90,7 +94,11 @@ def _encode_one(
             except (OSError, ValueError, KeyError):
                 pass  # a torn or foreign file: encode again and overwrite it
     x, fs = read_wav(path)
-    times, units = encode_array(x, fs, config)
+    if isinstance(config, MelPoissonConfig):
+        # the draw is seeded by the recording and the parameters: the same spikes each time
+        times, units = mel_poisson_encode(x, fs, config, seed=int(key[:16], 16))
+    else:
+        times, units = encode_array(x, fs, config)
     duration = len(x) / fs
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +117,7 @@ def _encode_one(
 
 def encode_files(
     files: list[Path] | list[str],
-    config: EncoderConfig | None = None,
+    config: AnyEncoderConfig | None = None,
     workers: int | None = None,
     cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
     progress: bool = False,
@@ -120,8 +128,8 @@ def encode_files(
     ----------
     files : list of path
         WAV files, encoded in this order.
-    config : EncoderConfig, optional
-        Encoder parameters (default ``EncoderConfig()``).
+    config : EncoderConfig or MelPoissonConfig, optional
+        Encoder and its parameters (default ``EncoderConfig()``, the cochlea-like code).
     workers : int, optional
         Processes; default ``os.cpu_count()``; 1 encodes in this process.
     cache_dir : path or None, optional
@@ -174,7 +182,7 @@ def encode_directory(
     dt: float = 1e-3,
     workers: int | None = None,
     cache_dir: str | os.PathLike | None = DEFAULT_CACHE,
-    config: EncoderConfig | None = None,
+    config: AnyEncoderConfig | None = None,
     progress: bool = False,
 ) -> EncodeResult:
     """Encode every ``.wav`` in ``wav_dir`` and write an SHD-format h5 file.
@@ -196,8 +204,8 @@ def encode_directory(
         Encoder channels and time step (ignored when ``config`` is given).
     workers, cache_dir, progress
         As in :func:`encode_files`.
-    config : EncoderConfig, optional
-        Full encoder parameters.
+    config : EncoderConfig or MelPoissonConfig, optional
+        Full encoder parameters (a ``MelPoissonConfig`` selects the mel rate code).
     """
     from gpuspike.datasets.shd import write_shd
 

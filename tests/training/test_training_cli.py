@@ -171,3 +171,44 @@ def test_a_misspelt_option_is_an_error_naming_the_likely_one(files):
     train, test = files
     with pytest.raises(ModelError, match=r"'augment_shfit' \(did you mean 'augment_shift'\?\)"):
         run_training(dict(SMALL, train=str(train), test=str(test), augment_shfit=2))
+
+
+def _lengths_file(path, lengths, channels):
+    rng = np.random.default_rng(0)
+    times = [np.sort(rng.uniform(0, L, 30)).astype(np.float32) for L in lengths]
+    for t, L in zip(times, lengths):
+        t[-1] = L  # the last spike at the sample's length
+    units = [rng.integers(0, channels, 30) for _ in lengths]
+    ds = SpikeDataset(times, units, np.arange(len(lengths)) % 2, np.zeros(len(lengths), int),
+                      channels)
+    write_shd(path, ds)
+    return path
+
+
+@pytest.mark.parametrize("length, channels, dt, pool", [
+    (0.1, 256, 1e-3, 1), (0.5, 700, 2e-3, 3), (1.4, 300, 5e-3, 2), (3.0, 64, 5e-3, 1)])
+def test_the_file_rule_picks_dt_duration_and_pooling(tmp_path, length, channels, dt, pool):
+    from gpuspike.datasets.shd import read_shd
+    from gpuspike.training_cli import data_recipe
+
+    lengths = np.full(200, length)
+    lengths[0] = 10 * length  # an outlier beyond the 99th percentile is cut
+    ds = read_shd(_lengths_file(tmp_path / "x.h5", lengths, channels))
+    r = data_recipe(ds)
+    assert r["dt"] == dt and r["pool_channels"] == pool
+    assert r["duration"] == pytest.approx(np.ceil(round(length / dt, 4)) * dt)
+    # what the user gives is kept
+    assert data_recipe(ds, dt=1e-3, duration=2.0, pool_channels=1) == {
+        "dt": 1e-3, "duration": 2.0, "pool_channels": 1}
+
+
+def test_bare_shd_run_uses_the_rule_the_calibration_and_the_guard(files):
+    train, test = files
+    r = run_training(dict(dataset="shd", train=str(train), test=str(test), hidden=12,
+                          epochs=1, progress=False, dtype="float64", reg_nu=3.0))
+    cfg = r["config"]
+    # two_class_file: 24 channels, last spikes below 0.1 s -> dt 1 ms, no pooling
+    assert cfg["dt"] == 1e-3 and cfg["pool_channels"] == 1 and cfg["duration"] <= 0.1
+    (c,) = r["calibration"]
+    assert c["population"] == "hidden" and abs(c["spikes_after"] - 3.0) <= 0.3
+    assert r["runaways"] == 0 and r["runaway_events"] == []
