@@ -167,6 +167,19 @@ def _n_classes(*loaders: Any) -> int | None:
     return max(ks) if ks else None
 
 
+def _growth(model: Trainable, optimiser: Optimiser, nb: int) -> dict[str, float]:
+    """What grows first before a runaway: each parameter's norm ``||W||_2`` after the epoch
+    (``norm.<name>``) and, with AutoClip, the largest gradient norm of the epoch's ``nb``
+    batches (``grad_max.<name>``, before clipping)."""
+    out = {}
+    for name, w in model.params.items():
+        out[f"norm.{name}"] = float(np.linalg.norm(to_host(w).astype(np.float64)))
+    for name, hist in getattr(getattr(optimiser, "clip", None), "history", {}).items():
+        if hist:
+            out[f"grad_max.{name}"] = float(max(hist[-nb:]))
+    return out
+
+
 def _stderr_is_tty() -> bool:
     try:
         return sys.stderr.isatty()
@@ -426,6 +439,7 @@ def fit(
         diagnostics.update({k: float(v) for k, v in after.items()})
         if guard is not None:
             diagnostics["runaways"] = float(sum(1 for e in runaways if e["epoch"] == epoch))
+        diagnostics.update(_growth(model, optimiser, nb))
         epoch_time = time.perf_counter() - t0
         times.append(epoch_time)
 

@@ -326,3 +326,16 @@ def test_progress_bar_and_summary_on_a_terminal(monkeypatch, capsys) -> None:
     monkeypatch.setattr(loop, "_stderr_is_tty", lambda: False)
     fit(LogReg(np), train, epochs=1, optimiser=SGD(0.1), val=val)
     assert capsys.readouterr().err == ""
+
+
+def test_history_records_parameter_norms_and_gradient_peaks(xp) -> None:
+    from gpuspike.engine.training.clipping import AutoClip
+
+    train, _ = loaders(xp)
+    m = LogReg(xp)
+    opt = Adam(0.05, clip=AutoClip(90.0, warmup=2))
+    res = fit(m, train, epochs=2, optimiser=opt, progress=False)
+    last = res.history[-1]["diagnostics"]
+    for name, w in m.params.items():
+        assert last[f"norm.{name}"] == pytest.approx(np.linalg.norm(to_host(w)), rel=1e-12)
+        assert last[f"grad_max.{name}"] == pytest.approx(max(opt.clip.history[name][-6:]))
