@@ -10,11 +10,19 @@ before they are shown.
 from __future__ import annotations
 
 import numpy as np
+from gpuspike.bridge.errors import UnsupportedFeature
 from pyNN import common, connectors
 from pyNN.core import ezip  # noqa: F401  (PyNN's helper, kept for API parity)
 from pyNN.space import Space
 
 from . import simulator
+from .synapse_models import MULTI_QUANTAL_STATE
+
+
+def synapse_state_names(synapse_type) -> dict[str, str]:
+    """The state variables a synapse type lets ``Projection.initialize`` set and ``get``
+    read: PyNN's name -> the engine's."""
+    return MULTI_QUANTAL_STATE if type(synapse_type).__name__ == "MultiQuantalSynapse" else {}
 
 
 class Connection(common.Connection):
@@ -66,6 +74,8 @@ class Projection(common.Projection):
         self._pre_idx = np.zeros(0, np.int64)
         self._post_idx = np.zeros(0, np.int64)
         self._attrs: dict[str, np.ndarray] = {}
+        #: synaptic state set with initialize(), PyNN's names (values per connection)
+        self._initial_state: dict[str, np.ndarray] = {}
         if (type(connector) is connectors.OneToOneConnector
                 and self.pre.size == 1 and self.post.size == 1):
             # PyNN 0.13.0's OneToOneConnector builds its map from `i == j` on scalars, which
@@ -211,7 +221,40 @@ class Projection(common.Projection):
         self._pending_key, self._pending_values = key, (weight, w_stdp)
         return weight, w_stdp
 
+    def _set_initial_value_array(self, variable, initial_value):
+        """``initialize(variable=...)``: the synapse model's state, per connection."""
+        names = synapse_state_names(self.synapse_type)
+        if variable not in names:
+            raise UnsupportedFeature(
+                f"pyNN.gpuspike: Projection.initialize({variable}=...) is not supported for "
+                f"{type(self.synapse_type).__name__}; only MultiQuantalSynapse has state "
+                "to set (a, u)")
+        values = np.broadcast_to(np.asarray(initial_value.evaluate(simplify=True), float),
+                                 (len(self),)).copy()
+        self._initial_state[variable] = values
+        state = simulator.state
+        if state.engine is None or state.dirty:
+            return
+        for group, idx in self.engine_parts:
+            state.engine.set(group, names[variable], values[idx])
+
+    def _synapse_state(self, name: str) -> np.ndarray | None:
+        """The engine's current value of a state variable (None: not one, or not built)."""
+        engine_name = synapse_state_names(self.synapse_type).get(name)
+        state = simulator.state
+        if engine_name is None:
+            return None
+        if state.engine is None or state.dirty:
+            return self._initial_state.get(name, self._attrs["n" if name == "a" else "U"])
+        out = np.zeros(len(self))
+        for group, idx in self.engine_parts:
+            out[idx] = state.engine.get(group, engine_name)
+        return out
+
     def _attribute(self, name: str) -> np.ndarray:
+        current = self._synapse_state(name)
+        if current is not None:
+            return current
         self._sync_from_engine()
         if name in ("weight", "weights"):
             self._sync_pending()

@@ -76,6 +76,23 @@ class SimpleStochasticSynapse(synapses.SimpleStochasticSynapse):
         return state.min_delay
 
 
+class MultiQuantalSynapse(synapses.MultiQuantalSynapse):
+    """Multi-quantal release with short-term plasticity, NEST's ``quantal_stp_synapse``.
+
+    ``n`` release sites, each releasing with a facilitating probability and recovering
+    with ``tau_rec`` (equations: :func:`.synapse_models._multi_quantal`); its state ``a``
+    and ``u`` is set with ``Projection.initialize(a=..., u=...)`` and read with ``get``.
+    """
+
+    # the state too, so that ``get("a")`` / ``get("u")`` read it
+    translations = {**_identity(synapses.MultiQuantalSynapse),
+                    **build_translations(("a", "a"), ("u", "u"))}
+    plastic = False
+
+    def _get_minimum_delay(self):
+        return state.min_delay
+
+
 # STDP components: the rule itself is in :mod:`.synapse_models` (NEST's stdp_synapse)
 def _stdp_component(base):
     return type(base.__name__, (base,), {"__doc__": base.__doc__,

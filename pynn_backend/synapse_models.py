@@ -86,6 +86,8 @@ def synapse_code(
         code.init["p"] = attrs["p"][sel]
         code.on_pre = f"{target}_post += weight*where(rand() < p, 1, 0)"
         return code
+    if kind == "MultiQuantalSynapse":
+        return _multi_quantal(attrs, sel, target, code)
     if kind == "STDPMechanism":
         return _stdp(synapse_type, attrs, sel, target, factor, delay_steps, code)
     raise NotImplementedError(f"synapse type {kind} is not supported by pyNN.gpuspike yet")
@@ -145,6 +147,57 @@ def _tsodyks_markram(attrs: dict, sel: np.ndarray, target: str, code: SynapseCod
         x_tm=np.ones(sel.size),
         y_tm=np.zeros(sel.size),
         last_tm=np.zeros(sel.size),
+    )
+    return code
+
+
+#: MultiQuantalSynapse's state: PyNN's name -> the synapse group's variable
+MULTI_QUANTAL_STATE = {"a": "a_mq", "u": "u_mq"}
+
+
+def _multi_quantal(attrs: dict, sel: np.ndarray, target: str, code: SynapseCode) -> SynapseCode:
+    r"""NEST's ``quantal_stp_synapse`` (Fuhrmann et al. 2002; what PyNN's
+    MultiQuantalSynapse is on pyNN.nest): ``n`` release sites of which ``a`` are available,
+    a release probability ``u``. At each event after an interval ``h`` (not at the first
+    one), in NEST's order:
+
+    .. math::
+
+        u \leftarrow U + u (1 - U) e^{-h/\tau_{fac}} \ (\text{no memory when }
+        \tau_{fac} < 10^{-10}\,\text{ms}), \qquad
+        a \leftarrow a + \mathrm{Binomial}(n - a, 1 - e^{-h/\tau_{rec}})
+
+    then ``r = Binomial(a, u)`` sites release: the target gets ``r`` times the weight and
+    ``a -= r``. NEST draws one Bernoulli number per site; the engine's binomial draws
+    have the same law. An event of multiplicity ``k`` (a Poisson source) runs this once and
+    delivers ``k r`` weights, as NEST's receivers do. ``a`` and ``u`` start at
+    ``Projection.initialize(a=..., u=...)``, else at ``n`` and ``U`` (NEST's documented
+    defaults; NEST itself keeps the ``a = 1``, ``u = 0.5`` of its default connection
+    when only ``n`` and ``U`` are given, which is why PyNN's example initialises both).
+    """
+    h = "(t - last_mq)"
+    seen = "last_mq >= 0*second"  # NEST: no recovery nor facilitation at the first event
+    fac = "tau_facil > 1e-13*second"
+    code.model += ("\nn_sites : 1\nU : 1\ntau_rec : second\ntau_facil : second\nu_mq : 1\na_mq : 1"
+                   "\nr_mq : 1\nlast_mq : second")
+    code.on_pre = "\n".join([
+        f"u_mq = where({seen}, U + u_mq*(1 - U)*where({fac}, exp(-{h}/maximum(tau_facil, "
+        "1e-13*second)), 0), u_mq)",
+        f"a_mq = a_mq + where({seen}, binomial(n_sites - a_mq, 1 - exp(-{h}/tau_rec)), 0)",
+        "r_mq = binomial(a_mq, u_mq)",
+        f"{target}_post += weight*r_mq",
+        "a_mq = a_mq - r_mq",
+        "last_mq = t",
+    ])
+    code.init.update(
+        n_sites=np.round(attrs["n"][sel]),
+        U=attrs["U"][sel],
+        tau_rec=attrs["tau_rec"][sel] * 1e-3,
+        tau_facil=attrs["tau_facil"][sel] * 1e-3,
+        u_mq=attrs.get("_init_u", attrs["U"])[sel],
+        a_mq=np.round(attrs.get("_init_a", attrs["n"])[sel]),
+        r_mq=np.zeros(sel.size),
+        last_mq=np.full(sel.size, -1.0),
     )
     return code
 

@@ -308,6 +308,9 @@ def _projection(state, prj, dt_s: float) -> list[ir.SynapseGroupIR]:
     attrs = prj._attrs
     if getattr(prj, "_stdp_weight", None) is not None:
         attrs = {**attrs, "_w_stdp": prj._stdp_weight}  # STDP's running weight
+    # NOTE: a rebuild restarts the synaptic state (MultiQuantalSynapse, Tsodyks-Markram)
+    # from its initial values
+    attrs = {**attrs, **{f"_init_{k}": v for k, v in getattr(prj, "_initial_state", {}).items()}}
     for a, b in pairs:
         sel = (np.arange(pre_pop.size) if len(pairs) == 1
                else np.flatnonzero((pre_pop == a) & (post_pop == b)))
@@ -379,6 +382,10 @@ def push_projection_attribute(prj, name: str) -> bool:
     if name == "p" and type(prj.synapse_type).__name__ == "SimpleStochasticSynapse":
         for g, sel in prj._engine_parts:
             state.engine.set(g, "p", prj._attrs["p"][sel])
+        return True
+    if name == "n" and type(prj.synapse_type).__name__ == "MultiQuantalSynapse":
+        for g, sel in prj._engine_parts:
+            state.engine.set(g, "n_sites", np.round(prj._attrs["n"][sel]))
         return True
     if name in ("U", "tau_rec", "tau_facil"):
         scale = 1.0 if name == "U" else 1e-3
