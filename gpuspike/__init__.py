@@ -10,9 +10,17 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.util
+import os
 import sys
 
 __version__ = "0.1.0"
+
+# OpenMP threads of the C++ engine sleep between parallel regions instead of spinning
+# (libgomp reads this once, when the first OpenMP library loads; a user's own setting
+# wins). Spinning threads take the cores the working ones need whenever anything else
+# runs: CUBA (4000 LIF, 5000 steps) took 2.8-10 s with the default policy and 0.10-0.31 s
+# with this one on the 2-core CI machine with a second process busy (benchmarks/RESULTS.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 def _register_brian2_device() -> None:
     from gpuspike.brian2_backend import register
