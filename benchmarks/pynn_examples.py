@@ -56,7 +56,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import emit, log  # noqa: E402 - after the path set-up
+from common import emit, log, resolve_engine  # noqa: E402 - after the path set-up
 
 VERSION = "0.13.0"
 #: Examples that need arguments beyond the simulator: one run per argument list.
@@ -256,7 +256,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cache", default=str(HERE.parent / ".cache"))
     p.add_argument("--only", nargs="*", help="example names (default: all)")
     p.add_argument("--timeout", type=float, default=300.0)
+    p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"), default="auto",
+                   help="gpuspike's engine for the examples ($GPUSPIKE_ENGINE)")
+    p.add_argument("--quick", action="store_true", help="(run_all's flag; use --only)")
     args = p.parse_args(argv)
+    if args.engine != "auto":
+        os.environ["GPUSPIKE_ENGINE"] = args.engine  # the examples' setup() takes 'auto'
+    engine = resolve_engine(args.engine)  # the engine gpuspike's runs get
+
     src = examples_dir(Path(args.cache))
     names = sorted(Path(f).stem for f in glob.glob(str(src / "*.py")))
     if args.only:
@@ -292,9 +299,9 @@ def main(argv: list[str] | None = None) -> None:
                     shutil.rmtree(r["work"], ignore_errors=True)
         shutil.rmtree(got["work"], ignore_errors=True)
         shutil.rmtree(ref["work"], ignore_errors=True)
-        emit(bench="pynn_examples", **line)
+        emit(bench="pynn_examples", engine=engine, **line)
         log(f"{label}: {line['status']}")
-    emit(bench="pynn_examples_summary", pynn=VERSION, **counts,
+    emit(bench="pynn_examples_summary", engine=engine, pynn=VERSION, **counts,
          note="agree: both ran and the recordings agree within the bands; ran: both ran; "
          "reference_ran: NEST ran (the others need packages or PyNN fixes NEST lacks here)")
 

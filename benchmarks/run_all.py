@@ -1,5 +1,5 @@
-"""Run every benchmark (CUBA, COBAHH, construction, PyNN microcircuit, SHD training), each
-in its own process.
+"""Run every benchmark (CUBA, COBAHH, construction, PyNN microcircuit, SHD training, the
+PyNN and Brian2 example comparisons), each in its own process.
 
 Each benchmark runs as a subprocess of this interpreter (so Brian2's global state and the
 GPU memory of one do not leak into the next); its stdout JSON lines are passed through to
@@ -59,6 +59,12 @@ def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
                                          if quick else [])]))
         out.append(("many_runs", ["many_runs.py", *(["--runs", "20", "--scans", "5"]
                                                     if quick else [])]))
+    # the frontends' own example scripts against NEST and Brian2's runtime (sdists fetched
+    # at run time; a subset with --quick)
+    out.append(("pynn_examples", ["pynn_examples.py", *(
+        ["--only", "small_network", "tsodyksmarkram", "VAbenchmarks"] if quick else [])]))
+    out.append(("brian2_examples", ["brian2_examples.py", *(
+        ["--only", "CUBA", "synapses/STDP"] if quick else [])]))
     return out
 
 

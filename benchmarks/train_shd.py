@@ -64,6 +64,12 @@ import functools
 import gc
 import math
 import os
+
+# OpenMP threads of both frameworks sleep when idle, as gpuspike sets for itself: torch
+# loads its libgomp first, and spinning threads made either side 5-50x slower whenever
+# anything else ran (benchmarks/RESULTS.md)
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
 import sys
 import threading
 import time

@@ -118,4 +118,12 @@ def select_backend(engine: str = "auto") -> Backend:
         _announced.add(backend.name)
         logger.info("using the %s engine on %s%s", backend.name, backend.device,
                     f" ({why})" if why else "")
+        import gpuspike
+
+        if backend.name == "cpp" and gpuspike.OPENMP_PRELOADED:
+            logger.warning(
+                "an OpenMP runtime was loaded before gpuspike (torch ships one) and its idle "
+                "threads spin: the cpp engine can run 5-50x slower while anything else uses "
+                "the cores; set OMP_WAIT_POLICY=passive before Python starts, or import "
+                "gpuspike first")
     return backend

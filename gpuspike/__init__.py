@@ -20,6 +20,20 @@ __version__ = "0.1.0"
 # wins). Spinning threads take the cores the working ones need whenever anything else
 # runs: CUBA (4000 LIF, 5000 steps) took 2.8-10 s with the default policy and 0.10-0.31 s
 # with this one on the 2-core CI machine with a second process busy (benchmarks/RESULTS.md).
+
+
+def _openmp_loaded() -> bool:
+    """Whether an OpenMP runtime (libgomp) is already in this process (Linux)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            return any("libgomp" in line for line in maps)
+    except OSError:
+        return False
+
+
+#: libgomp was loaded (e.g. by torch, which ships its own) before this package could set
+#: the policy: the C++ engine then shares that runtime's spinning threads (it warns).
+OPENMP_PRELOADED = "OMP_WAIT_POLICY" not in os.environ and _openmp_loaded()
 os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 def _register_brian2_device() -> None:
