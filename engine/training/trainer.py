@@ -21,6 +21,7 @@ import numpy as np
 from gpuspike.bridge.errors import ModelError
 
 from . import loop
+from .calibrate import calibrate_input_weights
 from .guard import RunawayGuard, default_guard
 from .optim import Adam, Optimiser, to_host
 from .schedules import ExponentialDecay
@@ -132,6 +133,28 @@ class Trainer:
         self.result = result
         self.write_back()
         return result
+
+    def calibrate_inputs(self, dataset: Any, rate: float | None = None, *,
+                         batch_size: int = 128, seed: int = 0) -> list[dict[str, Any]]:
+        """The data-driven start (:mod:`gpuspike.engine.training.calibrate`): scale the
+        input weights of every hidden population so that, on one shuffled batch of
+        ``dataset``, it fires ``rate`` spikes per neuron and trial (default: the
+        regulariser's ``nu``), and write them into the frontend's objects. Returns what it
+        did per population (factor, rates before and after)."""
+        self.check_dataset(dataset, "calibration")
+        self.before_fit()
+        ir = self.model.ir
+        nu = float(ir.loss.reg_nu) if rate is None else float(rate)
+        targets = {p.name: nu for p in ir.populations
+                   if not p.is_input and p.name != ir.output}
+        loader = self.loader(dataset, min(batch_size, len(dataset)), shuffle=True, seed=seed)
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(0)
+        out = [c.as_dict() for c in calibrate_input_weights(self.model, loader.batch(0),
+                                                            targets)]
+        self.model.clamp()
+        self.write_back()
+        return out
 
     # -- evaluation --------------------------------------------------------------------------
     def score(self, dataset: Any, batch_size: int | None = None) -> tuple[float, float]:

@@ -79,3 +79,16 @@ def test_forward_example_is_the_networks_pass_of_that_example(engine):
     assert ex.counts["hidden"].sum() == len(steps) > 0
     assert ex.v.shape == (N_STEPS + 1, N_CLASSES)
     assert ex.prediction == trainer.predict(test)[4]
+
+
+def test_calibrate_inputs_writes_the_scaled_weights_back(engine):
+    trainer = ArrayTrainer(engine)
+    data = make_dataset(48, 0)
+    before = trainer.user["in->hidden.w"].copy()
+    (c,) = trainer.calibrate_inputs(data, rate=2.0, batch_size=48)
+    assert c["population"] == "hidden" and abs(c["spikes_after"] - 2.0) <= 0.2
+    assert trainer.written == 1
+    np.testing.assert_allclose(trainer.user["in->hidden.w"], before * c["scale"], rtol=1e-12)
+    # the whole set fires near the target too (the batch was the whole set here)
+    assert abs(trainer.model.evaluate(trainer.loader(data, 48).batch(0))
+               .spikes_per_neuron["hidden"] - 2.0) <= 0.2
