@@ -115,6 +115,27 @@ def written_scalars(runners: list[Any]) -> frozenset[int]:
     return frozenset(out)
 
 
+def host_writable_scalars(objects: list[Any]) -> frozenset[int]:
+    """Shared variables a ``network_operation`` could set between steps: every writable
+    shared variable of the network's groups and synapses (they keep an engine array
+    instead of becoming numbers, so that the write reaches the kernels)."""
+    from brian2.core.clocks import Clock
+    from brian2.core.variables import ArrayVariable
+
+    out = set()
+    for o in objects:
+        for g in (o, getattr(o, "group", None), getattr(o, "source", None)):
+            variables = getattr(g, "variables", None)
+            if g is None or variables is None or isinstance(g, Clock):
+                continue
+            for name, var in variables.items():
+                if (isinstance(var, ArrayVariable) and var.scalar and not var.read_only
+                        and not name.startswith("_") and var.owner is not None
+                        and not isinstance(var.owner, Clock)):
+                    out.add(id(var))
+    return frozenset(out)
+
+
 def add_neuron_runner(o: Any, g: GroupDraft, ctx: Context, order: int) -> None:
     """Add what Brian2's StateUpdater, Thresholder or Resetter ``o`` runs to ``g``."""
     from brian2.core.preferences import prefs

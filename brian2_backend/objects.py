@@ -41,6 +41,7 @@ from .neurons import (
     GroupDraft,
     add_neuron_runner,
     finish_group,
+    host_writable_scalars,
     linked_variables,
     spike_generator,
     state_variables,
@@ -94,6 +95,9 @@ def build_network(net: Any, dt: float, precision: str, seed: int
     objects = [o for o in net.sorted_objects if o.active]
     ranks = {id(o): 2 * k for k, o in enumerate(objects)}  # even: see .synaptic
     written = written_scalars(objects)
+    if any(isinstance(o, NetworkOperation) for o in objects):
+        # a network_operation may set any shared variable between steps
+        written = written | host_writable_scalars(objects)
     for o in objects:
         # objects on slower clocks (a multiple of the network's dt) run every k-th step;
         # a group's runners must share the group's clock

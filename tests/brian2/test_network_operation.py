@@ -90,6 +90,41 @@ def test_slow_clock_time_argument_monitors_and_end_slot_equal_brian2(on_device):
     assert dev.operation_calls - before == 25 + 250
 
 
+def shared_readout():
+    """As Nicola & Clopath's FORCE example (Brian2's examples/frompapers): every step the
+    operation computes a readout ``z`` from the neurons' filtered rates and writes it into
+    a shared variable that the equations read back."""
+    n = 30
+    G = NeuronGroup(n, """dv/dt = (-v + 1.2 + E*z)/(10*ms) : 1
+                          dr/dt = -r/(20*ms) : 1
+                          E : 1 (constant)
+                          phi : 1 (constant)
+                          z : 1 (shared)""", threshold="v > 1", reset="v = 0; r += 1",
+                    method="exact")
+    rng = np.random.default_rng(3)
+    G.v = rng.uniform(0, 1, n)
+    G.E = rng.normal(0, 2, n)
+    G.phi = rng.normal(0, 0.3, n)
+    zs = []
+
+    @network_operation
+    def readout():
+        G.z = float(np.dot(G.phi[:], G.r[:]))
+        zs.append(float(np.asarray(G.z[:]).reshape(-1)[0]))
+
+    spikes = SpikeMonitor(G)
+    run(40 * ms)
+    return np.array(zs), np.array(spikes.i[:]), np.array(spikes.t[:] / ms)
+
+
+def test_an_operation_writing_a_shared_variable_equals_brian2(on_device):
+    ref, got, _ = both(on_device, shared_readout)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-12, atol=1e-12)
+    assert np.ptp(got[0]) > 0.1  # the readout moves, and the neurons feel it
+    np.testing.assert_array_equal(got[1], ref[1])
+    np.testing.assert_allclose(got[2], ref[2], atol=1e-9)
+
+
 def test_changing_a_compiled_constant_mid_run_is_refused(on_device):
     def model():
         G = NeuronGroup(3, """dv/dt = -v/tau : 1
