@@ -192,7 +192,7 @@ def build_network(net: Any, dt: float, precision: str, seed: int
               and getattr(o, "template", "") == "stateupdate"):
             # run_regularly, PoissonInput and `(constant over dt)` subexpressions
             operations.append(_run_regularly(o, group_of, syn_of, timed, written, dt,
-                                             ranks[id(o)]))
+                                             ranks[id(o)], binding))
         elif isinstance(o, EventMonitor) and not emits(o.source, o.event):
             binding.monitors[ir_name(o.name)] = (o, "idle", {})
         elif isinstance(o, PopulationRateMonitor) and not emits(o.source, "spike"):
@@ -250,8 +250,14 @@ def host_operation(o: Any, dt: float) -> tuple[Any, int, bool]:
 
 
 def _run_regularly(o: Any, group_of: Any, syn_of: Any, timed: TimedArrays,
-                   written: frozenset[int], dt: float, order: int) -> Any:
-    """Brian2's ``run_regularly`` -> a :class:`CustomOperationIR` on its group."""
+                   written: frozenset[int], dt: float, order: int,
+                   binding: Binding | None = None) -> Any:
+    """Brian2's ``run_regularly`` -> a :class:`CustomOperationIR` on its group.
+
+    Scalar code that draws random numbers (``direction = rand()*2*pi`` on a shared
+    ``direction``) runs once per call in Brian2; every element of the engine's kernel
+    would draw its own value, so that part runs on the host before the step (see
+    :func:`_random_scalar_block`) and the rest on the engine."""
     from brian2.synapses.synapses import Synapses
 
     if not hasattr(ir, "CustomOperationIR"):
@@ -267,6 +273,8 @@ def _run_regularly(o: Any, group_of: Any, syn_of: Any, timed: TimedArrays,
                       written_scalars=written)
         owner = g.name
     tr, code = runner_block(o, ctx)
+    if binding is not None and code:
+        code = _random_scalar_block(o, code, dt, what, binding)
     stmts = tuple(tr.statements(code))
     if not isinstance(o.group, Synapses) and len(o.group) != len(g.brian):
         # a subgroup's operation: on the whole group, for the subgroup's elements only
@@ -275,3 +283,63 @@ def _run_regularly(o: Any, group_of: Any, syn_of: Any, timed: TimedArrays,
         stmts = (ir.Conditional(sympy.And(i >= start, i < start + len(o.group)), stmts),)
     return ir.CustomOperationIR(ir_name(o.name), owner, stmts, every_steps(o, dt, what),
                                 phase(o, what), order)
+
+
+class _ScalarHostOperation:
+    """The random scalar statements of a ``run_regularly`` as a host operation: Brian2's
+    own NumPy code object for just those statements, called like a network_operation."""
+
+    def __init__(self, runner: Any, codeobj: Any, arrays: list[Any]) -> None:
+        self.runner, self.codeobj, self.arrays = runner, codeobj, arrays
+        self.clock = runner.clock
+        self.name = f"{runner.name}_shared"
+
+    def run(self) -> None:
+        # the code object holds the arrays since it was compiled: touch them so that the
+        # device brings them from the engine now and pushes the writes back afterwards
+        for var in self.arrays:
+            var.get_value()
+        self.codeobj()
+
+
+def _random_scalar_block(o: Any, code: str, dt: float, what: str, binding: Binding) -> str:
+    """``code`` without its scalar statements if they draw random numbers; those become a
+    :class:`_ScalarHostOperation` before the step (Brian2: scalar code runs once per call,
+    before the vector code). Else ``code`` unchanged."""
+    from brian2.codegen.translation import make_statements
+    from brian2.core.variables import ArrayVariable
+    from brian2.devices.device import get_device
+    from brian2.utils.stringtools import get_identifiers
+
+    cap = o.codeobj._gs_captured
+    scalar, vector = make_statements(code, cap.variables, float, optimise=False)
+    randoms = {"rand", "randn", "binomial", "poisson"}
+    if not any(get_identifiers(s.expr) & randoms or s.var in randoms for s in scalar):
+        return code
+    if o.when not in ("start", "before_start"):
+        raise UnsupportedFeature(
+            f"{what}: scalar (shared) code that draws random numbers runs once per call, "
+            f"which the engine does for when='start' only (this one has when={o.when!r}); "
+            "use when='start', or a network_operation that sets the shared variable")
+    local = {s.var for s in scalar if s.op == ":="}
+    if any(get_identifiers(s.expr) & local for s in vector):
+        raise UnsupportedFeature(
+            f"{what}: the per-element code reads a local of the random scalar code "
+            f"({sorted(local)}); store it in a shared variable instead")
+
+    def text(stmts: Any) -> str:
+        return "\n".join(f"{s.var} {'=' if s.op == ':=' else s.op} {s.expr}" for s in stmts)
+
+    codeobj = get_device().code_object(
+        o, f"{o.name}_shared_codeobject*", {None: text(scalar)}, cap.variables,
+        "stateupdate", cap.variable_indices)
+    codeobj.compile()
+    # a host operation, counted as one (operation_calls), not as a per-step code object
+    # that the engine failed to take over (runtime_step_calls)
+    codeobj.__dict__.pop("run_block", None)
+    names = set().union(*(get_identifiers(s.expr) | {s.var} for s in scalar))
+    arrays = [cap.variables[n] for n in sorted(names)
+              if isinstance(cap.variables.get(n), ArrayVariable)]
+    binding.host_operations.append(
+        (_ScalarHostOperation(o, codeobj, arrays), every_steps(o, dt, what), False))
+    return text(vector)

@@ -513,8 +513,13 @@ def _validate_synapses(net: NetworkIR, syn: SynapseGroupIR, functions: set[str])
             if both:
                 raise WriteConflict(
                     f"{where}: `{_fmt(stmt)}` reads {both} which the same pathway "
-                    f"accumulates into, so the result would depend on the order of the "
-                    f"synapses; read it in the neuron group's code instead"
+                    f"accumulates into, so the result depends on the order of the "
+                    f"synapses (Brian2 warns 'may not be well-defined' here: its numpy "
+                    f"target runs each statement for all synapses before the next one, "
+                    f"cython and C++ synapse by synapse); the engine has no such "
+                    f"statement-by-statement pathway. Way out: move the increment to the "
+                    f"neuron group's reset (once per spike, as most models intend), or "
+                    f"read the value before the increment from a copy the group keeps"
                 )
     for sv in syn.summed:
         where = f"{owner}, summed variable {sv.target}_{sv.side}"
