@@ -65,8 +65,10 @@ def make_encoding(name: str, recordings: Path, work: Path) -> tuple[Path, Path]:
 
         from gpuspike.datasets.shd import write_shd
 
-        write_shd(paths[0], synthetic_shd(2000, seed=1))
-        write_shd(paths[1], synthetic_shd(400, seed=2))
+        # one draw of the class templates for both parts (the generator's seed fixes them)
+        both = synthetic_shd(2400, seed=1)
+        write_shd(paths[0], both.subset(np.arange(2000)))
+        write_shd(paths[1], both.subset(np.arange(2000, 2400)))
         return paths
     from gpuspike.datasets.audio import EncoderConfig
     from gpuspike.datasets.encode import encode_directory
