@@ -255,7 +255,7 @@ class GpuspikeDevice(RuntimeDevice):
         sim = cached.sim
         base = min(net._clocks, key=lambda c: c.dt_)
         first = int(base.variables["timestep"].get_value()[0])
-        n_steps = int(base._i_end) - first
+        n_steps = n_total = int(base._i_end) - first
         if sim.step != first:
             sim.step = first
             sim.arrays["__step"][...] = first
@@ -275,6 +275,10 @@ class GpuspikeDevice(RuntimeDevice):
                 _warn_host_monitors(hosts)
             flushed = [first]   # monitors written into Brian2 up to this step
             done = 0
+            # Brian2's stop() (from a network_operation): the step in progress completes,
+            # then the run ends there
+            net._stopped = False
+            Network._globally_stopped = False
             while done < n_steps:
                 k = min(chunk, n_steps - done)
                 if ops:
@@ -282,7 +286,7 @@ class GpuspikeDevice(RuntimeDevice):
                     step = first + done
                     self._operations(sim, cached, ops, step, net, after=False, flushed=flushed)
                     k = min(k, _until_next_operation(ops, step, k))
-                    if k == 0:
+                    if k == 0 or _stopped(net):
                         k = 1
                 if hosts:
                     k = _until_next_sample(hosts, first + done, k)
@@ -295,12 +299,16 @@ class GpuspikeDevice(RuntimeDevice):
                         if ops:
                             self._operations(sim, cached, ops, first + done - 1, net,
                                              after=True, flushed=flushed)
+                        if _stopped(net):
+                            break
                         continue
                 sim.run(k)
                 done += k
                 if ops:
                     self._operations(sim, cached, ops, first + done - 1, net, after=True,
                                      flushed=flushed)
+                    if _stopped(net):
+                        break
                 if callback is not None and done < n_steps:
                     callback((time.time() - start_time) * second, done / n_steps, t_start,
                              duration)
@@ -310,11 +318,15 @@ class GpuspikeDevice(RuntimeDevice):
 
         pull_state(sim, cached.binding)
         start = flushed[0] if ops else first   # operations may have written some already
-        write_monitors(sim, cached.binding, cached.written, start, first + n_steps - start)
+        write_monitors(sim, cached.binding, cached.written, start, first + done - start)
+        stopped = done < n_steps
         for clock in net._clocks:
-            clock.variables["timestep"].set_value(clock._i_end)
-            clock.variables["t"].set_value(clock._i_end * clock.dt_)
-        net.t_ = float(t_end)
+            end = clock._i_end if not stopped else int(round(
+                (first + done) * float(base.dt_) / float(clock.dt_)))
+            clock.variables["timestep"].set_value(end)
+            clock.variables["t"].set_value(end * clock.dt_)
+        net.t_ = float(t_end) if not stopped else (first + done) * float(base.dt_)
+        n_steps = done
         kernels = len(sim.plan.step_kernels) if hasattr(sim.plan, "step_kernels") else len(
             sim.plan.kernels)
         self.engine_steps += n_steps
@@ -324,7 +336,7 @@ class GpuspikeDevice(RuntimeDevice):
                          "engine": sim.backend.name, "wall_s": end_time - start_time,
                          **sim.timings}
         self._last_run_time = end_time - start_time
-        self._last_run_completed_fraction = 1.0
+        self._last_run_completed_fraction = 1.0 if not stopped else done / max(1, n_total)
         for obj in all_objects:
             if isinstance(obj, Group):
                 obj._check_for_invalid_states()
@@ -478,6 +490,11 @@ class _HostCall:
         self.touched.clear()
         self.constants.clear()
         self.seen.clear()
+
+
+def _stopped(net: Network) -> bool:
+    """Whether Brian2's ``stop()`` (or ``net.stop()``) was called during this run."""
+    return bool(net._stopped or Network._globally_stopped)
 
 
 def _until_next_operation(ops: list[tuple], step: int, limit: int) -> int:

@@ -125,6 +125,41 @@ def test_an_operation_writing_a_shared_variable_equals_brian2(on_device):
     np.testing.assert_allclose(got[2], ref[2], atol=1e-9)
 
 
+def stopping():
+    """Brian2's examples/network_operation_stop.py: an operation calls stop() once a
+    monitor has counted enough spikes; the run ends after that step, and a second run
+    goes on from there."""
+    from brian2 import Network, stop
+
+    G = NeuronGroup(10, "dv/dt = (1.5 - v)/(10*ms) : 1", threshold="v > 1", reset="v = 0",
+                    method="exact")
+    G.v = np.linspace(0, 0.9, 10)
+    mon = SpikeMonitor(G)
+    v = StateMonitor(G, "v", record=[3])
+
+    @network_operation(dt=1 * ms)
+    def check():
+        if mon.num_spikes >= 20:
+            stop()
+
+    net = Network(G, mon, v, check)
+    net.run(100 * ms)
+    t_stop, n_stop, v_stop = float(net.t / ms), int(mon.num_spikes), np.array(G.v[:])
+    check.active = False
+    net.run(5 * ms)
+    return (t_stop, n_stop, v_stop, float(net.t / ms), np.array(mon.t[:] / ms),
+            np.array(v.v[0]))
+
+
+def test_stop_from_an_operation_ends_the_run_as_in_brian2(on_device):
+    ref, got, _ = both(on_device, stopping)
+    assert ref[0] < 100 and got[0] == pytest.approx(ref[0]) and got[1] == ref[1]
+    np.testing.assert_allclose(got[2], ref[2], rtol=1e-12, atol=1e-12)
+    assert got[3] == pytest.approx(ref[3]) == pytest.approx(ref[0] + 5)
+    np.testing.assert_allclose(got[4], ref[4], atol=1e-9)
+    np.testing.assert_allclose(got[5], ref[5], rtol=1e-12, atol=1e-12)
+
+
 def test_changing_a_compiled_constant_mid_run_is_refused(on_device):
     def model():
         G = NeuronGroup(3, """dv/dt = -v/tau : 1
