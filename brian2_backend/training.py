@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from gpuspike.bridge.errors import ModelError
 from gpuspike.bridge.training_ir import LossSpec
-from gpuspike.engine.eventprop.network import EventPropNetwork
+from gpuspike.engine.rules.network import make_network
 from gpuspike.engine.training.data import BatchLoader
 from gpuspike.engine.training.protocol import Batch
 from gpuspike.engine.training.trainer import Trainer, trial_steps
@@ -137,6 +137,14 @@ class EventPropTrainer(Trainer):
         fired (0: off).
     level : int
         Extra stack frames between the user's code and this call (for wrappers).
+    rule : str
+        ``"eventprop"`` (exact gradients, default), ``"bptt"`` (surrogate-gradient
+        backpropagation through time) or ``"eprop"`` (e-prop: eligibility traces forward
+        in time); :mod:`gpuspike.engine.rules`. BPTT and e-prop train voltage readouts
+        without delays.
+    surrogate : gpuspike.engine.rules.surrogate.Surrogate, optional
+        The spike function's surrogate derivative of ``bptt``/``eprop`` (default: fast
+        sigmoid, beta 100, for BPTT; triangle, gamma 0.3, for e-prop).
     """
 
     def __init__(
@@ -157,6 +165,8 @@ class EventPropTrainer(Trainer):
         lift: float = 0.0,
         max_delay: Any = None,
         level: int = 0,
+        rule: str = "eventprop",
+        surrogate: Any = None,
     ) -> None:
         from brian2.core.namespace import get_local_namespace
 
@@ -184,7 +194,8 @@ class EventPropTrainer(Trainer):
         self.ir = self.translation.ir
         self.input = self.translation.input
         self.output = self.translation.output
-        self.model = EventPropNetwork(
+        self.model = make_network(
+            rule,
             self.ir,
             self.translation.params,
             engine=engine,
@@ -193,6 +204,7 @@ class EventPropTrainer(Trainer):
             masks=self.translation.masks,
             bounds={q.name + ".d": (0.0, q.max_delay_steps * self.dt)
                     for q in self.ir.projections if q.learn_delay},
+            surrogate=surrogate,
         )
         self.result: Any = None
         self._warned_dt = False

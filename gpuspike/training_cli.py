@@ -1,4 +1,7 @@
-"""``gpuspike train``: EventProp training of a layered SNN on MNIST-5k or SHD-format files.
+"""``gpuspike train``: training a layered SNN on MNIST-5k or SHD-format files.
+
+EventProp by default; ``--rule bptt`` (surrogate-gradient BPTT) or ``--rule eprop``
+(e-prop) train the same network with their own defaults (:data:`RULE_DEFAULTS`).
 
     gpuspike train --dataset mnist5k --epochs 30
     gpuspike train --dataset shd --train shd_train.h5 --test shd_test.h5 --epochs 100
@@ -45,11 +48,27 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                 augment_time_scale=0.0, align_onset=None, n_out=None, clip=90.0,
                 pool_channels=None, calibrate=True),
 }
+#: Per-rule changes to the dataset defaults (``--rule``; EventProp's are :data:`DEFAULTS`).
+#: BPTT: SpyTorch's SHD tutorial (Zenke; fast sigmoid, beta 100; the max-over-time readout
+#: with cross-entropy; Adam 2e-4 at batch 256, here 1e-3 at batch 32 scaled by
+#: sqrt(32/256)... rounded to the measured best of 5e-4/1e-3/2e-3 on MNIST-5k); e-prop:
+#: mlGeNN's e-prop SHD example (Adam 1e-3; firing-rate regularisation c_reg 1e-3 towards
+#: 10 Hz: ``reg_nu`` is 10 Hz times the trial; the summed readout; triangle
+#: pseudo-derivative, gamma 0.3, Bellec et al. 2020). Measured figures: README, RESULTS.md.
+RULE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
+    ("bptt", "mnist5k"): dict(lr=2e-3, loss="max_ce"),
+    ("eprop", "mnist5k"): dict(lr=2e-3, loss="avg_ce"),
+    ("bptt", "shd"): dict(lr=1e-3, loss="max_ce", clip=0.0, lift=0.0),
+    ("eprop", "shd"): dict(lr=1e-3, loss="avg_ce", reg=1e-3, reg_nu=None, clip=0.0,
+                           lift=0.0),
+}
+RULES = ("eventprop", "bptt", "eprop")
 #: Per-dataset defaults of the options every dataset has.
 COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=True, plots=None,
               train=None, test=None, pool_channels=1, loso_speaker=None, mnist_path=None,
               dtype="float32", ease_in=False, val_fraction=0.0, early_stopping=None,
-              calibrate=False, guard=True, eval_every=None)
+              calibrate=False, guard=True, eval_every=None, rule="eventprop",
+              surrogate=None, surrogate_scale=None)
 #: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
 MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
@@ -91,7 +110,11 @@ def resolve_config(options: Mapping[str, Any]) -> dict[str, Any]:
     base = "mnist5k" if dataset in ("mnist5k", "mnist") else dataset
     if base not in DEFAULTS:
         raise ModelError(f"unknown dataset {dataset!r}; use mnist5k, mnist or shd")
-    cfg = {**COMMON, **DEFAULTS[base], "dataset": dataset}
+    rule = options.get("rule") or "eventprop"
+    if rule not in RULES:
+        raise ModelError(f"unknown training rule {rule!r}; choose from {RULES}")
+    cfg = {**COMMON, **DEFAULTS[base], **RULE_DEFAULTS.get((rule, base), {}),
+           "dataset": dataset, "rule": rule}
     unknown = sorted(set(options) - set(cfg) - {"config"})
     if unknown:
         import difflib
@@ -135,7 +158,7 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     from gpuspike.bridge.training_ir import LossSpec
     from gpuspike.datasets.augment import Compose, channel_shift, step, time_scale
     from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
-    from gpuspike.engine.eventprop.network import EventPropNetwork
+    from gpuspike.engine.rules.network import make_network
     from gpuspike.engine.training.calibrate import calibrate_input_weights
     from gpuspike.engine.training.clipping import AutoClip
     from gpuspike.engine.training.data import BatchLoader
@@ -161,6 +184,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     duration = cfg["duration"]
     n_steps = max(1, int(round(float(duration) / dt)))
     n_out = cfg["n_out"] or int(max(train_ds.labels.max(), test_ds.labels.max())) + 1
+    if cfg["reg_nu"] is None:   # e-prop's target: 10 Hz over the trial
+        cfg["reg_nu"] = 10.0 * n_steps * dt
     spec = LossSpec(cfg["loss"], reg_nu=cfg["reg_nu"], reg_upper=cfg["reg"],
                     reg_lower=cfg["reg"])
     init = {"in->hidden": tuple(cfg["init_in"]), "hidden->hidden": tuple(cfg["init_rec"]),
@@ -169,9 +194,9 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                          dt, n_steps, loss=spec, max_spikes=min(int(cfg["max_spikes"]), n_steps),
                          init=init)
     ir = layered_ir(lcfg)
-    model = EventPropNetwork(ir, initial_params(ir, init, seed=int(cfg["seed"])),
-                             engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
-                             lift=float(cfg["lift"]))
+    model = make_network(cfg["rule"], ir, initial_params(ir, init, seed=int(cfg["seed"])),
+                         engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
+                         lift=float(cfg["lift"]), surrogate=_surrogate(cfg))
     steps = []
     if cfg["augment_shift"]:
         steps.append(step(channel_shift, n_channels=train_ds.n_channels,
@@ -233,8 +258,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         "epoch_time_s": result.epoch_time_s,
         "peak_mem_mib": result.peak_memory_bytes / 2**20,
         "memory_source": result.memory_source, "device": backend.device,
-        # what computes: EventProp's generated kernels on the selected engine
-        "engine": backend.name,
+        # what computes: the rule's generated kernels on the selected engine
+        "engine": backend.name, "rule": cfg["rule"],
         "engine_selected": backend.name, "spikes_per_neuron": last.get("spikes_per_neuron"),
         "runaways": len(result.runaways), "runaway_events": result.runaways,
         "best_test_acc": max((r["test_acc"] for r in result.history
@@ -242,6 +267,23 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         "calibration": calibration,
         "config": {k: v for k, v in cfg.items() if k not in ("progress",)},
     }
+
+
+def _surrogate(cfg: Mapping[str, Any]):
+    """The ``--surrogate``/``--surrogate-scale`` of BPTT and e-prop (None: the rule's)."""
+    if cfg["surrogate"] is None and cfg["surrogate_scale"] is None:
+        return None
+    if cfg["rule"] == "eventprop":
+        raise ModelError("--surrogate is an option of --rule bptt and --rule eprop (EventProp's "
+                         "gradients are exact)")
+    from gpuspike.engine.rules.surrogate import DEFAULT, Surrogate
+
+    base = DEFAULT[cfg["rule"]]
+    kind = cfg["surrogate"] or base.kind
+    scale = cfg["surrogate_scale"]
+    if scale is None:
+        scale = base.scale if kind == base.kind else (100.0 if kind == "fast_sigmoid" else 0.3)
+    return Surrogate(kind, float(scale))
 
 
 def with_blends(train, n_new: int, seed: int, duration: float):
@@ -307,6 +349,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--guard", action=argparse.BooleanOptionalAction, default=None,
                    help="detect runaways, roll back to the last good epoch with half the "
                         "learning rate (default on)")
+    p.add_argument("--rule", choices=RULES,
+                   help="gradient: eventprop (exact, default), bptt (surrogate gradients "
+                        "through time), eprop (eligibility traces); each has its defaults")
+    p.add_argument("--surrogate", choices=("fast_sigmoid", "triangle"),
+                   help="spike surrogate of bptt/eprop (default: fast_sigmoid for bptt, "
+                        "triangle for eprop)")
+    p.add_argument("--surrogate-scale", type=float,
+                   help="the surrogate's beta (fast sigmoid, 100) or gamma (triangle, 0.3)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"))

@@ -70,7 +70,7 @@ from gpuspike.bridge.training_ir import (
     TrainPopulation,
     TrainProjection,
 )
-from gpuspike.engine.eventprop.network import EventPropNetwork
+from gpuspike.engine.rules.network import make_network
 from gpuspike.engine.training.trainer import Trainer, trial_steps
 
 from . import models, simulator
@@ -164,6 +164,14 @@ class EventPropTrainer(Trainer):
     lift : float
         After each epoch, raise the learnt input weights of hidden neurons that never fired
         by this much (nA; 0 disables).
+    rule : str
+        ``"eventprop"`` (exact gradients, default), ``"bptt"`` (surrogate-gradient
+        backpropagation through time) or ``"eprop"`` (e-prop: eligibility traces forward
+        in time); :mod:`gpuspike.engine.rules`. BPTT and e-prop train voltage readouts
+        without delays.
+    surrogate : gpuspike.engine.rules.surrogate.Surrogate, optional
+        The spike function's surrogate derivative of ``bptt``/``eprop`` (default: fast
+        sigmoid, beta 100, for BPTT; triangle, gamma 0.3, for e-prop).
     learn : tuple or mapping
         ``("weight",)``, ``("weight", "delay")``, ``("delay",)``; or a mapping Projection ->
         such a tuple (projections not in it stay fixed).
@@ -195,6 +203,8 @@ class EventPropTrainer(Trainer):
         signs: str = "pynn",
         dtype: str = "float32",
         loss_options: Mapping[str, Any] | None = None,
+        rule: str = "eventprop",
+        surrogate: Any = None,
     ) -> None:
         state = simulator.state
         self.dt = float(state.dt if dt is None else dt)
@@ -228,7 +238,8 @@ class EventPropTrainer(Trainer):
             if g.learn_delay:
                 bounds[g.name + ".d"] = (g.min_delay_steps * self.dt,
                                          g.max_delay_steps * self.dt)
-        self.model = self.network = EventPropNetwork(
+        self.model = self.network = make_network(
+            rule,
             self.ir,
             self._pull(),
             engine=engine,
@@ -236,6 +247,7 @@ class EventPropTrainer(Trainer):
             lift=float(lift),
             masks={g.name: g.mask for g in self.groups},
             bounds=bounds,
+            surrogate=surrogate,
         )
 
     # ------------------------------------------------------------------ checks

@@ -231,8 +231,22 @@ class _Builder:
         self.kernel(f"{ring}_events", dom, [k.PushEvent(ring, n_in, depth, MULT)], "input",
                     f"input spikes of {ir.input.name!r} at this step as events", {})
 
+    # -- hooks of the other training rules (:mod:`gpuspike.engine.rules`) -----------------
+    #: the spike tape's crossing slopes (EventProp's jumps need them)
+    tape_kernel = True
+
+    def step_extra(self, p, names: PopNames) -> tuple[list, dict[str, str]]:
+        """Statements of the spiking population ``p``'s step kernel after the propagation
+        (``e_u`` holds the voltage before the threshold) and their locals: none here."""
+        return [], {}
+
     # -- forward ---------------------------------------------------------------------------
     def forward(self) -> k.Plan:
+        self.forward_kernels()
+        return self.plan(f"{_name(self.ir)}_forward")
+
+    def forward_kernels(self) -> None:
+        """The forward pass's kernels (module docstring), into :attr:`kernels`."""
         ir, B, N = self.ir, self.B, self.N
         out = ir.population(ir.output)
         self.declare("vout", "float", (N + 1) * B * out.size, role="output", owner=out.name)
@@ -259,6 +273,9 @@ class _Builder:
             if p.name == ir.output:
                 body.append(k.Store("vout", u + nrn.v_rest, (STEP * B + B_) * p.size + I_))
             if nrn.spiking:
+                extra, extra_locs = self.step_extra(p, names)
+                body += extra
+                locs.update(extra_locs)
                 self.tape(p.name)
                 depth = _ring_depth(ir, p.name)
                 ring = self.ring(f"{names.prefix}_f", p.size, depth)
@@ -282,7 +299,7 @@ class _Builder:
             self.kernel(f"{names.prefix}_step", k.ElementDomain(p.name, p.size), body, "update",
                         f"exact propagation, threshold and reset of {p.name!r}", locs)
         for p in ir.populations:   # the tape: one slot per spike
-            if p.is_input or not p.neuron.spiking:
+            if p.is_input or not p.neuron.spiking or not self.tape_kernel:
                 continue
             names, nrn, cap = self.lay.pops[p.name], p.neuron, S("e_cap")
             slot = (B_ * p.size + I_) * cap + S("e_k")
@@ -318,7 +335,6 @@ class _Builder:
                     k.AtomicAdd(self.lay.pops[q.post].J, value, "post")]
             self.kernel(f"{g}_deliver", dom, body, "deliver", f"spikes through {q.name}",
                         {"e_w": "float"})
-        return self.plan(f"{_name(ir)}_forward")
 
     # -- backward --------------------------------------------------------------------------
     def backward(self) -> k.Plan:

@@ -173,10 +173,14 @@ class EventPropNetwork:
         progs = self._programs.get(key)
         if progs is None:
             self._programs = {k: v for k, v in self._programs.items() if k[1] == key[1]}
-            progs = TrainingPrograms(self.ir, self.backend, batch, self.ring_capacity,
-                                     self.dtype, self.threads)
+            progs = self.make_programs(batch)
             self._programs[key] = progs
         return progs
+
+    def make_programs(self, batch: int) -> TrainingPrograms:
+        """New passes for batches of ``batch`` (a training rule's subclass makes its own)."""
+        return TrainingPrograms(self.ir, self.backend, batch, self.ring_capacity, self.dtype,
+                                self.threads)
 
     def forward(self, inputs: Any, raster_example: int | None = None) -> ForwardTape:
         """The forward pass on ``inputs`` (``(N, B, n_in)`` counts on the engine's array

@@ -78,8 +78,7 @@ class TrainingPrograms:
         arrays and rebinds the programs, the C++ and CUDA builds come from their caches)."""
         ir, batch = self.ir, self.batch
         self.builds += 1
-        fwd, bwd, self.layout = training_plans(ir, batch, self.capacity, self.dtype.name,
-                                               input_capacity, self.input_products)
+        fwd, bwd, self.layout = self.make_plans(input_capacity)
         decls = {a.name: a for a in fwd.arrays}
         decls.update({a.name: a for a in bwd.arrays})
         union = type(fwd)(fwd.name, fwd.precision, batch, ir.dt, 0, tuple(decls.values()),
@@ -95,10 +94,18 @@ class TrainingPrograms:
             self.arrays[f"{g}__rowlen"][...] = n_post
             self.arrays[f"{g}__cols"][...] = self.xp.tile(
                 self.xp.arange(n_post, dtype=np.int32), n_pre)
+            if f"{g}__valid" in self.arrays:   # every slot of the full rows is a synapse
+                self.arrays[f"{g}__valid"][...] = self.xp.arange(n_pre * n_post,
+                                                                 dtype=np.int32)
         self.forward_program = make_program(self.backend, fwd, self.arrays, threads=self.threads)
         self.backward_program = make_program(self.backend, bwd, self.arrays,
                                              threads=self.threads)
         self.plans = (fwd, bwd)
+
+    def make_plans(self, input_capacity: int):
+        """The forward plan, the gradient pass's plan and their layout (EventProp's)."""
+        return training_plans(self.ir, self.batch, self.capacity, self.dtype.name,
+                              input_capacity, self.input_products)
 
     def _set_inputs(self, inputs: Any, spikes: tuple | None = None) -> None:
         """The batch's input spikes as spike lists per (step, example): CSR in step-major,

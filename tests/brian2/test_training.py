@@ -409,3 +409,23 @@ def test_unknown_constant_and_bad_learn_entries():
             net, learn=[], dt=1 * ms, duration=10 * ms, namespace={"tau_x": 7 * ms}, engine="numpy"
         )
     assert frozen.model.params == {}
+
+
+@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+def test_bptt_and_eprop_train_and_brian2_runs_the_result(rule):
+    """rule= trains the same Brian2 network; Brian2's runtime then simulates the trained
+    network exactly like the engine (the rules change the gradient, not the model)."""
+    defaultclock.dt = 1 * ms
+    net, (inp, hid, out, s1, s2) = network()
+    trainer = EventPropTrainer(net, input=inp, output=out, dt=1 * ms, duration=20 * ms,
+                               engine="numpy", dtype=np.float64, rule=rule)
+    train, test = dataset(20, 0), dataset(10, 1)
+    acc0 = trainer.evaluate(test)
+    result = trainer.fit(train, epochs=8, batch_size=10, lr=1e-2, progress=False)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"] - 0.1
+    acc = trainer.evaluate(test)
+    assert acc >= 0.8 and acc > acc0 + 0.2, (acc0, acc)
+    net.store("initial")
+    spikes = sum(assert_same_as_engine(trainer, net, test.sample(k), hid, out)[0]
+                 for k in range(0, len(test), 6))
+    assert spikes > 20

@@ -1,0 +1,416 @@
+"""Surrogate-gradient BPTT and e-prop as kernel IR, beside EventProp's plans.
+
+Both rules train the network of an :class:`~gpuspike.bridge.training_ir.EventPropIR` with
+EventProp's forward pass (:mod:`gpuspike.engine.eventprop.kernels`: exact propagation over a
+step, threshold, reset to ``v_reset``, delivery of the step's spikes into ``J``). Writing
+``u'_n`` for the voltage after the propagation to step ``n`` (before the threshold),
+``s_n = H(u'_n - theta)`` for ``1 <= n <= N - 1``, ``sigma_n = ds/du`` its surrogate
+(:mod:`.surrogate`; 0 where no spike can happen) and ``g`` the post population's gain, the
+discrete map of one population is::
+
+    u'_n = alpha u_{n-1} + P J_{n-1}          u_n = (1 - s_n) u'_n + s_n v_reset
+    J_n  = beta J_{n-1} + g sum_i w_ji m_i,n    (m: the pre spikes (counts) of step n)
+
+The reset is *detached* (SpyTorch's ``(1 - s) u``: ``du_n/du'_n = 1 - s_n``, no derivative
+through ``s`` there), and the readout's voltage is ``v_n = u'_n + v_rest``. The loss gives
+``e_n = dL/dv_n`` (``dldv``, from :mod:`gpuspike.engine.eventprop.losses`: ``source_n dt``,
+the max readout's impulse at its step), the spike-count regulariser ``k_j = dL_reg/ds_j,n``
+(its kick, the same at every step).
+
+**BPTT** (:meth:`BPTTBuilder.backward`, reverse time, the forward pass taping
+``sigma_n``): with ``a_u, a_J`` the adjoints of ``u_n, J_n`` (zero after step ``N``), step
+``n = N .. 0``::
+
+    spikes    the tape's spikes at n (a read pointer per neuron) -> events, flags s_n
+    arrivals  per spike of pre i through (i, j):     G_ji += g a_J,j       (x count for inputs)
+    feedback  per synapse (every pre, spiking or not): f_i += g w_ji a_J,j
+    update    a'  = a_u (1 - s_n) + (f + k) sigma_n (+ e_n at the readout)
+              n >= 1:  a_u <- alpha a' ;  a_J <- P a' + beta a_J
+
+**e-prop** (:meth:`EpropBuilder.eprop`, forward time, after a forward pass that gave the
+loss's ``e_n``; memory independent of ``N`` but for ``e``): per synapse (i -> j) of a hidden
+population, eligibility ``eps_u = du_j/dw_ji`` along j's own state only (recurrent
+spikes' dependence on ``w`` ignored: e-prop's approximation, exact without recurrence)::
+
+    du      = alpha eps_u + P eps_J,i   (n >= 1)    eps_J,i: the pre trace  beta eps_J + g m_i
+    el      = sigma_n du ;  eps_u <- (1 - s_n) du
+    F_u     <- alpha_o F_u + P_o F_J ;  F_J <- beta_o F_J + g_o el     (the readout's filter)
+    G_ji    += L_j,n F_u + k_j el,        L_j,n = sum_k w_kj e_k,n     (learning signal)
+
+and per readout synapse (j -> k) the exact ``G_kj += e_k,n X_u,j`` with the readout's filter
+of j's spikes (``X_u <- alpha_o X_u + P_o X_J``; ``X_J <- beta_o X_J + g_o s_j``). Without
+recurrence ``sum_n L_j,n F_u`` is exactly BPTT's ``sum_n f_j,n sigma_n du`` (the filter
+moves the readout's future into the present), so the two rules agree to rounding there.
+Gradients of a batch are summed per example (``gb``) and over the batch on the host.
+"""
+
+from __future__ import annotations
+
+import sympy
+from gpuspike.bridge.errors import UnsupportedFeature
+from gpuspike.bridge.training_ir import SPIKE_LOSSES, EventPropIR
+
+from .. import kernel_ir as k
+from ..eventprop.kernels import (
+    B_,
+    I_,
+    J_,
+    MULT,
+    STEP,
+    Layout,
+    PopNames,
+    _Builder,
+    _name,
+    _ring_depth,
+    layout,
+)
+from .surrogate import Surrogate
+
+S = sympy.Symbol
+RULES = ("eventprop", "bptt", "eprop")
+
+
+def check_rule(ir: EventPropIR, rule: str) -> None:
+    """What BPTT and e-prop need of the network, as errors naming the way out."""
+    if rule == "eventprop":
+        return
+    if rule not in RULES:
+        raise UnsupportedFeature(f"unknown training rule {rule!r}; choose from {RULES}")
+    if ir.loss.kind in SPIKE_LOSSES:
+        raise UnsupportedFeature(
+            f"rule {rule!r} trains voltage readouts (avg_ce, exp_avg_ce, sum_ce, max_ce, "
+            f"per_timestep_ce, mse); the first-spike loss {ir.loss.kind!r} needs "
+            "rule='eventprop'")
+    learnt = [q.name for q in ir.projections if q.learn_delay]
+    if learnt:
+        raise UnsupportedFeature(
+            f"rule {rule!r} learns weights only; the delays of {learnt} are set to be learnt: "
+            "use rule='eventprop' (which learns delays) or keep the delays fixed")
+    if rule == "eprop":
+        for p in ir.populations:
+            if p.is_input or p.name == ir.output:
+                continue
+            outs = [q for q in ir.projections if q.pre == p.name and q.post == ir.output]
+            if not outs:
+                raise UnsupportedFeature(
+                    f"e-prop feeds the readout's error back through the readout weights, "
+                    f"but hidden population {p.name!r} does not project to {ir.output!r}; "
+                    "connect every hidden population to the readout (one hidden layer, "
+                    "recurrent or not) or use rule='bptt'")
+
+
+class _RuleBuilder(_Builder):
+    """EventProp's forward builder with a surrogate's per-step quantities."""
+
+    def __init__(self, ir: EventPropIR, lay: Layout, precision: str,
+                 surrogate: Surrogate) -> None:
+        super().__init__(ir, lay, precision)
+        self.surrogate = surrogate
+
+    def sigma(self, p) -> sympy.Expr:
+        """``sigma_n`` of the voltage ``e_u`` (0 where the threshold is not applied)."""
+        nrn = p.neuron
+        active = sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1))
+        return sympy.Piecewise((self.surrogate.expr(S("e_u"), nrn.theta, nrn.v_reset), active),
+                               (0.0, True))
+
+    def dense_synapses(self, q) -> k.SynapseDomain:
+        """Every synapse of ``q`` (full rows, ``s = pre * n_post + post``) as a domain."""
+        g = self.synapses(q)
+        pre, post = self.ir.population(q.pre).size, self.ir.population(q.post).size
+        self.declare(f"{g}__valid", "int32", pre * post, role="connectivity", owner=q.name)
+        return k.SynapseDomain(g, pre, post, post)
+
+
+class BPTTBuilder(_RuleBuilder):
+    """Forward with the surrogate taped per step; the reverse-time plan (module docstring)."""
+
+    def step_extra(self, p, names: PopNames):
+        size = (self.N + 1) * self.B * p.size
+        self.declare(names.sg, "float", size, role="tape", owner=p.name)
+        return [k.Store(names.sg, self.sigma(p), (STEP * self.B + B_) * p.size + I_)], {}
+
+    def arrival_adjoint(self, q) -> list:
+        """``e_aj``: the post's ``a_J`` at the step where this step's spike through the
+        synapse arrives (``n + d``, from the history ring with delays)."""
+        pn = self.pop_state(q.post, "aJ")
+        if not q.has_delays:
+            return [k.Load("e_aj", pn.aJ, "post")]
+        g, D1 = self.lay.projs[q.name], q.max_delay_steps + 1
+        size = self.ir.population(q.post).size
+        return [k.Load("e_d", f"{g}_d", "syn"),
+                k.Load("e_aj", f"{g}_ha", sympy.Mod(STEP + S("e_d"), D1) * size + J_)]
+
+    def backward(self) -> k.Plan:
+        ir, lay, B, N = self.ir, self.lay, self.B, self.N
+        n = STEP
+        hidden = [p for p in ir.populations if not p.is_input and p.neuron.spiking]
+        for p in hidden:   # this step's spikes, from the tape (newest first)
+            names, cap = self.tape(p.name), S("e_cap")
+            self.declare(names.ptr, "int32", p.size, batched=True, role="tape", owner=p.name)
+            self.pop_state(p.name, "spk")
+            ring = self.ring(f"{names.prefix}_r", p.size, 1)
+            body = [k.Load("e_cap", names.cap, "scalar"), k.Load("e_p", names.ptr),
+                    k.Let("e_k", sympy.Piecewise((S("e_p"), sympy.Gt(S("e_p"), 0)), (0, True)),
+                          "int32"),
+                    k.Load("e_at", names.tstep, (B_ * p.size + I_) * cap + S("e_k")),
+                    k.Let("e_s", sympy.And(sympy.Ge(S("e_p"), 0), sympy.Eq(S("e_at"), n)),
+                          "bool"),
+                    k.Let("e_f", sympy.Float(0.0)),
+                    k.If(S("e_s"), (k.PushEvent(ring, p.size, 1),
+                                    k.Let("e_p", S("e_p") - 1, "int32"),
+                                    k.Let("e_f", sympy.Float(1.0)))),
+                    k.Store(names.ptr, S("e_p")), k.Store(names.spk, S("e_f"))]
+            self.kernel(f"{names.prefix}_spikes", k.ElementDomain(p.name, p.size), body,
+                        "update", f"the taped spikes of {p.name!r} at this step",
+                        {"e_cap": "int32", "e_p": "int32", "e_k": "int32", "e_at": "int32",
+                         "e_s": "bool", "e_f": "float"})
+        if self._input_events():
+            self.input_events("inp_r", 1)
+        for q in ir.projections:   # a_J of the last D + 1 steps for delayed arrivals
+            if not q.has_delays:
+                continue
+            post, D1 = ir.population(q.post), q.max_delay_steps + 1
+            pn = self.pop_state(q.post, "aJ")
+            hist = self.declare(f"{lay.projs[q.name]}_ha", "float", D1 * post.size,
+                                batched=True, owner=q.name)
+            self.kernel(f"{lay.projs[q.name]}_history", k.ElementDomain(q.post, post.size),
+                        [k.Load("e_aj", pn.aJ),
+                         k.Store(hist, S("e_aj"), sympy.Mod(n, D1) * post.size + I_)],
+                        "arrivals", f"a_J of {q.post!r} kept for {q.name}'s delays",
+                        {"e_aj": "float"})
+        for q in ir.projections:   # arrivals: weight gradients of the step's spikes
+            if lay.product(ir, q) or not q.learn_weight:
+                continue
+            g = self.synapses(q)
+            post, pn = ir.population(q.post).neuron, self.pop_state(q.post, "aJ")
+            ring = "inp_r" if q.pre == ir.input.name else f"{lay.pops[q.pre].prefix}_r"
+            dom = self.pathway(q, ring, 1, False)
+            self.declare(f"{g}_gw", "float", ir.population(q.post).size
+                         * ir.population(q.pre).size, role="gradient", owner=q.name)
+            body = [*self.arrival_adjoint(q),
+                    k.AtomicAdd(f"{g}_gw", post.gain * S("e_aj") * (MULT if dom.mult else 1),
+                                "syn")]
+            self.kernel(f"{g}_arrivals", dom, body, "arrivals", f"gradient of {q.name}",
+                        {"e_aj": "float", "e_d": "int32"})
+        for q in ir.projections:   # feedback to every pre neuron (dense: the surrogate)
+            if q.pre == ir.input.name:
+                continue
+            post, pn = ir.population(q.post).neuron, self.pop_state(q.post, "aJ")
+            fb = self.pop_state(q.pre, "fb").fb
+            body = [k.Load("e_w", f"{lay.projs[q.name]}_w", "syn"), *self.arrival_adjoint(q),
+                    k.AtomicAdd(fb, post.gain * S("e_w") * S("e_aj"), "pre")]
+            self.kernel(f"{lay.projs[q.name]}_feedback", self.dense_synapses(q), body,
+                        "arrivals", f"adjoint of the spikes through {q.name}",
+                        {"e_w": "float", "e_aj": "float", "e_d": "int32"})
+        for p in ir.populations:   # the adjoint of the step's reset and propagation
+            if p.is_input:
+                continue
+            names = self.pop_state(p.name, "au", "aJ")
+            pr = p.neuron.propagators(ir.dt)
+            body: list = [k.Load("e_au", names.au), k.Load("e_aj", names.aJ)]
+            locs = {"e_au": "float", "e_aj": "float", "e_a": "float", "e_nu": "float"}
+            if p.name in lay.lih:   # a_J of every step for the input products
+                self.declare(lay.lih[p.name], "float", (N + 1) * B * p.size, role="tape",
+                             owner=p.name)
+                body.append(k.Store(lay.lih[p.name], S("e_aj"), (n * B + B_) * p.size + I_))
+            a = S("e_au")
+            if p.neuron.spiking:
+                self.pop_state(p.name, "fb")
+                self.declare(names.kick, "float", p.size, role="loss", owner=p.name)
+                self.declare(names.sg, "float", (N + 1) * B * p.size, role="tape",
+                             owner=p.name)
+                body += [k.Load("e_sp", names.spk), k.Load("e_fb", names.fb),
+                         k.Load("e_sg", names.sg, (n * B + B_) * p.size + I_),
+                         k.Load("e_kk", names.kick, I_)]
+                a = S("e_au") * (1 - S("e_sp")) + (S("e_fb") + S("e_kk")) * S("e_sg")
+                locs.update(e_sp="float", e_fb="float", e_sg="float", e_kk="float")
+            body.append(k.Let("e_a", a))
+            if p.name == ir.output:
+                self.declare("dldv", "float", (N + 1) * B * p.size, role="loss")
+                body += [k.Load("e_e", "dldv", (n * B + B_) * p.size + I_),
+                         k.Let("e_a", S("e_a") + S("e_e"))]
+                locs["e_e"] = "float"
+            body.append(k.If(sympy.Ge(n, 1), (
+                k.Let("e_nu", pr.alpha * S("e_a")),
+                k.Let("e_aj", pr.p_vi * S("e_a") + pr.beta * S("e_aj")),
+                k.Let("e_au", S("e_nu")))))
+            body += [k.Store(names.au, S("e_au")), k.Store(names.aJ, S("e_aj"))]
+            if p.neuron.spiking:
+                body.append(k.Store(names.fb, sympy.Float(0.0)))
+            self.kernel(f"{names.prefix}_adjoint", k.ElementDomain(p.name, p.size), body,
+                        "update", f"adjoint of the reset and propagation of {p.name!r}", locs)
+        return self.plan(f"{_name(ir)}_bptt_backward", reverse=N)
+
+
+class EpropBuilder(_RuleBuilder):
+    """The forward pass with e-prop's eligibility traces and gradients (module docstring)."""
+
+    tape_kernel = False
+
+    def step_extra(self, p, names: PopNames):
+        self.pop_state(p.name, "sgc", "spc")
+        active = sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1))
+        spike = sympy.Piecewise((1.0, sympy.And(sympy.Ge(S("e_u"), p.neuron.theta), active)),
+                                (0.0, True))
+        return [k.Store(names.sgc, self.sigma(p)), k.Store(names.spc, spike)], {}
+
+    def _pre_trace(self, q) -> str:
+        return self.declare(f"{self.lay.projs[q.name]}_pj", "float",
+                            self.ir.population(q.pre).size, batched=True, owner=q.name)
+
+    def _grad(self, q) -> str:
+        g = self.lay.projs[q.name]
+        size = self.ir.population(q.pre).size * self.ir.population(q.post).size
+        return self.declare(f"{g}_gb", "float", size, batched=True, role="gradient",
+                            owner=q.name)
+
+    def _history(self, q) -> None:
+        """Kernels keeping the pre's spikes (counts) of the last D + 1 steps of ``q``
+        (``<g>_sh``, slot ``m mod (D + 1)``), written before the traces read them."""
+        ir, g = self.ir, self.lay.projs[q.name]
+        pre, D1 = ir.population(q.pre), q.max_delay_steps + 1
+        hist = self.declare(f"{g}_sh", "float", D1 * pre.size, batched=True, owner=q.name)
+        slot = sympy.Mod(STEP, D1) * pre.size + I_
+        self.kernel(f"{g}_shclear", k.ElementDomain(q.pre, pre.size),
+                    [k.Store(hist, sympy.Float(0.0), slot)], "eligibility",
+                    f"the oldest spikes of {q.pre!r} in {q.name}'s history dropped", {})
+        if pre.is_input:
+            dom = k.EventDomain(q.pre, pre.size, "inp_f", _ring_depth(ir, q.pre), mult=True)
+            add = MULT
+        else:
+            dom = k.EventDomain(q.pre, pre.size, f"{self.lay.pops[q.pre].prefix}_f",
+                                _ring_depth(ir, q.pre))
+            add = 1
+        self.kernel(f"{g}_shspikes", dom, [k.Store(hist, sympy.Float(1.0) * add, slot)],
+                    "eligibility", f"this step's spikes of {q.pre!r} into the history", {})
+
+    def eprop(self) -> k.Plan:
+        ir, lay, B = self.ir, self.lay, self.B
+        self.forward_kernels()
+        first = sympy.Ge(STEP, 1)
+        out = ir.population(ir.output)
+        on, po = out.neuron, out.neuron.propagators(ir.dt)
+        readouts = [q for q in ir.projections if q.post == ir.output]
+        learnt_hidden = [q for q in ir.projections if q.post != ir.output and q.learn_weight]
+        signalled = {q.post for q in learnt_hidden}
+        for q in readouts:   # X_u of the readout's pre neurons
+            g = lay.projs[q.name]
+            pj = self._pre_trace(q)
+            xu = self.declare(f"{g}_xu", "float", ir.population(q.pre).size, batched=True,
+                              owner=q.name)
+            body = [k.Load("e_x", xu), k.Load("e_pj", pj),
+                    k.If(first, (k.Store(xu, po.alpha * S("e_x") + po.p_vi * S("e_pj")),))]
+            self.kernel(f"{g}_xu", k.ElementDomain(q.pre, ir.population(q.pre).size), body,
+                        "eligibility", f"readout filter of the spikes into {q.name}",
+                        {"e_x": "float", "e_pj": "float"})
+        for q in readouts:   # learning signals and the readout's own (exact) gradients
+            g = lay.projs[q.name]
+            row = STEP
+            body = [k.Load("e_w", f"{g}_w", "syn")]
+            if q.has_delays:   # j's spike of step m moves the readout from m + d on
+                body.append(k.Load("e_d", f"{g}_d", "syn"))
+                row = STEP + S("e_d")
+            body.append(k.Load("e_e", "dldv", (row * B + B_) * out.size + J_))
+            locs = {"e_w": "float", "e_e": "float", "e_d": "int32"}
+            if q.learn_weight:
+                gb = self._grad(q)
+                body += [k.Load("e_gb", gb, "syn"), k.Load("e_x", f"{g}_xu", "pre"),
+                         k.Store(gb, S("e_gb") + S("e_e") * S("e_x"), "syn")]
+                locs.update(e_gb="float", e_x="float")
+            if q.pre in signalled:
+                ls = self.pop_state(q.pre, "ls").ls
+                body.append(k.AtomicAdd(ls, S("e_w") * S("e_e"), "pre"))
+            self.kernel(f"{g}_signal", self.dense_synapses(q), body, "eligibility",
+                        f"learning signals through {q.name}", locs)
+        lag = max([q.max_delay_steps for q in readouts], default=0)
+        self.declare("dldv", "float", (self.N + 1 + lag) * B * out.size, role="loss")
+        for q in learnt_hidden:   # arrivals of delayed spikes: the pre's last D + 1 steps
+            if q.has_delays:
+                self._history(q)
+        for q in learnt_hidden:   # eligibility traces and gradients of hidden synapses
+            g, post = lay.projs[q.name], ir.population(q.post)
+            pr, pn = post.neuron.propagators(ir.dt), lay.pops[q.post]
+            self.declare(pn.kick, "float", post.size, role="loss", owner=q.post)
+            gb = self._grad(q)
+            names = ("eu", "fj", "fu", "ej") if q.has_delays else ("eu", "fj", "fu")
+            traces = {v: self.declare(f"{g}_{v}", "float", ir.population(q.pre).size
+                                      * post.size, batched=True, owner=q.name)
+                      for v in names}
+            if q.has_delays:   # eps_J per synapse: the pre's spikes arrive d steps later
+                D1, n_pre = q.max_delay_steps + 1, ir.population(q.pre).size
+                pre_trace = [k.Load("e_d", f"{g}_d", "syn"),
+                             k.Load("e_ar", f"{g}_sh",
+                                    sympy.Mod(STEP - S("e_d") + D1, D1) * n_pre + I_),
+                             k.Load("e_pj", traces["ej"], "syn"),
+                             k.Store(traces["ej"], pr.beta * S("e_pj")
+                                     + post.neuron.gain * S("e_ar"), "syn")]
+            else:
+                pre_trace = [k.Load("e_pj", self._pre_trace(q), "pre")]
+            body = [k.Load("e_eu", traces["eu"], "syn"), k.Load("e_fj", traces["fj"], "syn"),
+                    k.Load("e_fu", traces["fu"], "syn"), k.Load("e_gb", gb, "syn"),
+                    *pre_trace, k.Load("e_sg", pn.sgc, "post"),
+                    k.Load("e_sp", pn.spc, "post"), k.Load("e_l", pn.ls, "post"),
+                    k.Load("e_kk", pn.kick, J_),
+                    k.Let("e_du", sympy.Piecewise((pr.alpha * S("e_eu") + pr.p_vi * S("e_pj"),
+                                                   first), (0.0, True))),
+                    k.Let("e_el", S("e_sg") * S("e_du")),
+                    k.Let("e_fu", sympy.Piecewise((po.alpha * S("e_fu") + po.p_vi * S("e_fj"),
+                                                   first), (S("e_fu"), True))),
+                    k.Store(gb, S("e_gb") + S("e_l") * S("e_fu") + S("e_kk") * S("e_el"), "syn"),
+                    k.Store(traces["fj"], po.beta * S("e_fj") + on.gain * S("e_el"), "syn"),
+                    k.Store(traces["fu"], S("e_fu"), "syn"),
+                    k.Store(traces["eu"], (1 - S("e_sp")) * S("e_du"), "syn")]
+            locs = {v: "float" for v in ("e_eu", "e_fj", "e_fu", "e_gb", "e_pj", "e_sg",
+                                         "e_sp", "e_l", "e_kk", "e_du", "e_el", "e_ar")}
+            locs["e_d"] = "int32"
+            self.kernel(f"{g}_eligibility", self.dense_synapses(q), body, "eligibility",
+                        f"e-prop eligibility of {q.name}", locs)
+        for name in sorted(signalled):   # the learning signals are consumed
+            p = ir.population(name)
+            self.kernel(f"{lay.pops[name].prefix}_lsclear", k.ElementDomain(name, p.size),
+                        [k.Store(lay.pops[name].ls, sympy.Float(0.0))], "eligibility",
+                        f"learning signals of {name!r} used", {})
+        for q in readouts + [q for q in learnt_hidden if not q.has_delays]:
+            # the pre traces take this step's spikes
+            g, post = lay.projs[q.name], ir.population(q.post).neuron
+            pr, pre = post.propagators(ir.dt), ir.population(q.pre)
+            pj = self._pre_trace(q)
+            self.kernel(f"{g}_pjdecay", k.ElementDomain(q.pre, pre.size),
+                        [k.Load("e_pj", pj), k.Store(pj, pr.beta * S("e_pj"))], "eligibility",
+                        f"presynaptic trace of {q.name}", {"e_pj": "float"})
+            if pre.is_input:
+                dom = k.EventDomain(q.pre, pre.size, "inp_f", _ring_depth(ir, q.pre), mult=True)
+                add = post.gain * MULT
+            else:
+                dom = k.EventDomain(q.pre, pre.size, f"{lay.pops[q.pre].prefix}_f",
+                                    _ring_depth(ir, q.pre))
+                add = post.gain
+            self.kernel(f"{g}_pjspikes", dom, [k.Load("e_pj", pj), k.Store(pj, S("e_pj") + add)],
+                        "eligibility", f"this step's spikes into {q.name}'s trace",
+                        {"e_pj": "float"})
+        return self.plan(f"{_name(ir)}_eprop")
+
+
+def bptt_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision: str,
+               surrogate: Surrogate, input_capacity: int = 1, input_products: bool = False
+               ) -> tuple[k.Plan, k.Plan, Layout]:
+    """The forward (taping ``sigma``) and reverse-time plans of BPTT."""
+    check_rule(ir, "bptt")
+    lay = layout(ir, batch, capacity, input_capacity, input_products)
+    fwd = BPTTBuilder(ir, lay, precision, surrogate).forward()
+    bwd = BPTTBuilder(ir, lay, precision, surrogate).backward()
+    return fwd, bwd, lay
+
+
+def eprop_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision: str,
+                surrogate: Surrogate, input_capacity: int = 1, input_products: bool = False
+                ) -> tuple[k.Plan, k.Plan, Layout]:
+    """EventProp's forward plan (loss, counts, raster) and e-prop's forward-time plan.
+    Input spikes are events in both (the traces need them per step)."""
+    from ..eventprop.kernels import training_plans
+
+    check_rule(ir, "eprop")
+    fwd, _, lay = training_plans(ir, batch, capacity, precision, input_capacity, False)
+    elig = EpropBuilder(ir, lay, precision, surrogate).eprop()
+    return fwd, elig, lay
