@@ -50,6 +50,9 @@ Lines (stdout, JSON): ``train_shd`` per framework and ``dt``; ``train_shd_ratio`
 >= 3 at 1 ms; published anchor: mlGeNN 7.8 s and 342 MiB per SHD epoch against Spyx 29.8 s
 and 1618 MiB, not measured here).
 
+``--rules eventprop bptt eprop`` times our three rules on the same batches (one line each;
+the first rule is the one compared with the peers).
+
 Run: ``python benchmarks/train_shd.py [--engine cupy] [--dt 1 5] [--batches 10] [--quick]
 [--train shd_train.h5] [--peers snntorch torch] [--compile] [--threads 1]``. ``--compile``
 wraps the peers' per-step function in ``torch.compile``; it helps ``--peers torch`` but makes
@@ -430,15 +433,21 @@ def measure(
 
 
 # ----------------------------------------------------------------------------- ours
-def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
-    """Our EventPropNetwork + Adam on ``engine`` (its generated kernels: numpy, cpp, cupy)."""
-    from gpuspike.engine.eventprop.network import EventPropNetwork
+METHODS = {"eventprop": "EventProp (exact gradients)",
+           "bptt": "surrogate-gradient BPTT (fast sigmoid, beta 100; generated kernels)",
+           "eprop": "e-prop (eligibility traces, triangle pseudo-derivative; generated kernels)"}
+
+
+def eventprop_runner(cfg: Config, engine: str, seed: int, rule: str = "eventprop") -> Runner:
+    """Our network of ``rule`` + Adam on ``engine`` (its generated kernels: numpy, cpp,
+    cupy)."""
+    from gpuspike.engine.rules.network import make_network
     from gpuspike.engine.training.loop import TrainingError
     from gpuspike.engine.training.optim import Adam
     from gpuspike.engine.training.protocol import Batch
 
     ir, params = initial_weights(cfg, seed)
-    net = EventPropNetwork(ir, params, engine=engine, dtype=np.float32)
+    net = make_network(rule, ir, params, engine=engine, dtype=np.float32)
     opt = Adam(LR)
     name = net.backend.name
     index = np.arange(cfg.batch_size)
@@ -474,8 +483,9 @@ def eventprop_runner(cfg: Config, engine: str, seed: int) -> Runner:
         return RssPeak()
 
     extra = {
-        "framework": "gpuspike-eventprop",
-        "method": "EventProp (exact gradients)",
+        "framework": f"gpuspike-{rule}",
+        "rule": rule,
+        "method": METHODS[rule],
         "max_spikes": cfg.max_spikes,
         # slots per neuron after the runs (tapes grow on overflow from 32); each slot
         # holds an int32 step and the float32 crossing slope
@@ -689,6 +699,9 @@ def parse_args(argv: list[str] | None) -> Any:
         help="BPTT peers (default: snntorch torch)",
     )
     p.add_argument("--no-peers", action="store_true", help="time our engine only")
+    p.add_argument("--rules", nargs="+", choices=("eventprop", "bptt", "eprop"),
+                   default=["eventprop"],
+                   help="our training rules to time (the first is compared with the peers)")
     p.add_argument("--compile", action="store_true", help="torch.compile the peers' step")
     p.add_argument(
         "--threads", type=int, default=None, help="CPU threads of torch and NumPy's BLAS"
@@ -758,8 +771,13 @@ def run_config(
         f"{epoch_batches} batches ({args.epoch_samples} samples / batch {args.batch_size})"
     )
     log(f"== dt {cfg.dt_ms} ms: {cfg.n_steps} steps, {len(batches) - 1} timed batches")
-    ours = report(measure(lambda: eventprop_runner(cfg, engine, args.seed), batches), common, note)
-    free_device_memory(engine, device)
+    ours = None
+    for rule in args.rules:
+        res = report(measure(functools.partial(eventprop_runner, cfg, engine, args.seed, rule),
+                             batches),
+                     common, note)
+        ours = ours or res
+        free_device_memory(engine, device)
     for peer in args.peers:
         res, skip = None, None if ok else why
         if ok:

@@ -65,10 +65,32 @@ class CanonicalLIF:
     u0: float = 0.0
     voltage: str = "v"
     current: str = "I"
+    #: adaptive threshold (ALIF, Bellec et al. 2020): ``theta + beta_a a`` with
+    #: ``tau_a da/dt = -a`` and ``a <- a + 1`` at each spike (``None``: plain LIF)
+    tau_a: float | None = None
+    beta_a: float = 0.0
+    adaptation: str = "a"
+
+    def __post_init__(self) -> None:
+        if self.tau_a is not None:
+            if not self.spiking:
+                raise ModelError("an adaptive threshold needs a spiking neuron (theta)")
+            if not self.tau_a > 0 or self.beta_a < 0:
+                raise ModelError(f"ALIF needs tau_a > 0 and beta_a >= 0 (tau_a {self.tau_a}, "
+                                 f"beta_a {self.beta_a})")
 
     @property
     def spiking(self) -> bool:
         return self.theta is not None
+
+    @property
+    def adaptive(self) -> bool:
+        """An ALIF neuron (adaptive threshold)."""
+        return self.tau_a is not None
+
+    def rho(self, dt: float) -> float:
+        """The adaptation's decay over one step, ``e^{-dt/tau_a}``."""
+        return math.exp(-dt / self.tau_a)
 
     def propagators(self, dt: float) -> StepPropagators:
         """Forward and adjoint propagators over one step ``dt`` (:func:`step_propagators`)."""

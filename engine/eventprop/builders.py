@@ -46,14 +46,20 @@ class LayeredConfig:
         "hidden->out": (0.2, 0.37)})
     delay_max: float = 0.0
     learn_delays: bool = True
+    #: ALIF hidden neurons (adaptive threshold ``theta + beta_a a``; BPTT and e-prop):
+    #: ``tau_a`` in seconds, ``None`` for LIF
+    tau_a: float | None = None
+    beta_a: float = 0.0
 
 
 def layered_ir(cfg: LayeredConfig) -> EventPropIR:
     """The :class:`EventPropIR` of a layered network."""
     lif = CanonicalLIF(cfg.tau_m, cfg.tau_s, cfg.theta, 0.0)
+    hidden = CanonicalLIF(cfg.tau_m, cfg.tau_s, cfg.theta, 0.0, tau_a=cfg.tau_a,
+                          beta_a=cfg.beta_a if cfg.tau_a is not None else 0.0)
     spiking_out = cfg.loss.kind in SPIKE_LOSSES
     out = lif if spiking_out else CanonicalLIF(cfg.tau_m, cfg.tau_s, None, None)
-    pops = (TrainPopulation("in", cfg.n_in), TrainPopulation("hidden", cfg.n_hidden, lif),
+    pops = (TrainPopulation("in", cfg.n_in), TrainPopulation("hidden", cfg.n_hidden, hidden),
             TrainPopulation("out", cfg.n_out, out))
     max_d = int(np.ceil(cfg.delay_max / cfg.dt)) if cfg.delay_max > 0 else 0
     projs = [TrainProjection("in", "hidden", True, max_d, max_d > 0 and cfg.learn_delays)]

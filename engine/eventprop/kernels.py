@@ -270,6 +270,13 @@ class _Builder:
             body.append(k.If(sympy.Ge(STEP, 1), (
                 k.Let("e_un", pr.alpha * u + pr.p_vi * j), k.Let("e_j", pr.beta * j),
                 k.Let("e_u", S("e_un")))))
+            theta = nrn.theta
+            if nrn.spiking and nrn.adaptive:   # ALIF: the threshold's adaptation decays
+                self.pop_state(p.name, "a")
+                body += [k.Load("e_a", names.a),
+                         k.If(sympy.Ge(STEP, 1), (k.Let("e_a", nrn.rho(ir.dt) * S("e_a")),))]
+                locs["e_a"] = "float"
+                theta = nrn.theta + nrn.beta_a * S("e_a")
             if p.name == ir.output:
                 body.append(k.Store("vout", u + nrn.v_rest, (STEP * B + B_) * p.size + I_))
             if nrn.spiking:
@@ -281,11 +288,14 @@ class _Builder:
                 ring = self.ring(f"{names.prefix}_f", p.size, depth)
                 spk = S("e_s")
                 self.pop_state(p.name, "ue")   # the state at the crossing step's end
-                body += [k.Let("e_s", sympy.And(sympy.Ge(u, nrn.theta), sympy.Ge(STEP, 1),
+                after = (k.Let("e_a", S("e_a") + 1),) if nrn.adaptive else ()
+                body += [k.Let("e_s", sympy.And(sympy.Ge(u, theta), sympy.Ge(STEP, 1),
                                                 sympy.Le(STEP, N - 1)), "bool"),
                          k.If(spk, (k.PushEvent(ring, p.size, depth),
                                     k.Store(names.ue, u),
-                                    k.Let("e_u", sympy.Float(nrn.v_reset))))]
+                                    k.Let("e_u", sympy.Float(nrn.v_reset)), *after))]
+                if nrn.adaptive:
+                    body.append(k.Store(names.a, S("e_a")))
                 locs["e_s"] = "bool"
                 if p.name == ir.output:
                     self.declare("first", "int32", out.size, batched=True, role="output",

@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-from gpuspike.bridge.errors import ModelError, RingBufferOverflow
+from gpuspike.bridge.errors import ModelError, RingBufferOverflow, UnsupportedFeature
 from gpuspike.bridge.training_ir import SPIKE_LOSSES, EventPropIR
 from gpuspike.engine.backend import Backend, select_backend
 from gpuspike.engine.training.protocol import Batch, StepResult
@@ -40,6 +40,8 @@ def _backend(engine: str | ModuleType) -> Backend:
 
 class EventPropNetwork:
     """The :class:`~gpuspike.engine.training.protocol.Trainable` EventProp model.
+
+    (:mod:`gpuspike.engine.rules` derives the BPTT and e-prop models from it.)
 
     Parameters
     ----------
@@ -69,11 +71,20 @@ class EventPropNetwork:
         connectivity); absent synapses keep weight 0 and get no gradient.
     """
 
+    #: the gradient rule (subclasses: ``"bptt"``, ``"eprop"``)
+    rule = "eventprop"
+
     def __init__(self, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
                  engine: str | ModuleType = "auto", dtype: Any = np.float32,
                  lift: float = 0.0, masks: Mapping[str, np.ndarray] | None = None,
                  threads: int | None = None,
                  bounds: Mapping[str, tuple[Any, Any]] | None = None) -> None:
+        if self.rule == "eventprop":
+            adaptive = [p.name for p in ir.populations if not p.is_input and p.neuron.adaptive]
+            if adaptive:
+                raise UnsupportedFeature(
+                    f"EventProp's exact adjoint covers LIF neurons; {adaptive} have an adaptive "
+                    "threshold (ALIF): train them with rule='bptt' or rule='eprop'")
         self.ir = ir
         self.backend = _backend(engine)
         self.xp = self.backend.xp

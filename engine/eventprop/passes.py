@@ -183,6 +183,8 @@ class TrainingPrograms:
             A[names.J][...] = 0
             if p.neuron.spiking:
                 A[names.count][...] = 0
+            if names.a in A:
+                A[names.a][...] = 0
         out = ir.population(ir.output)
         vout = A["vout"].reshape(N + 1, B, out.size)
         if out.neuron.spiking:

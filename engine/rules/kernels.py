@@ -99,6 +99,12 @@ def check_rule(ir: EventPropIR, rule: str) -> None:
                     "recurrent or not) or use rule='bptt'")
 
 
+def _distance(nrn) -> sympy.Expr:
+    """The voltage the surrogate compares with ``theta``: ``e_u`` (ALIF: ``e_u - beta_a
+    e_a``, the adaptive threshold moved onto the voltage)."""
+    return S("e_u") - nrn.beta_a * S("e_a") if nrn.adaptive else S("e_u")
+
+
 class _RuleBuilder(_Builder):
     """EventProp's forward builder with a surrogate's per-step quantities."""
 
@@ -111,8 +117,8 @@ class _RuleBuilder(_Builder):
         """``sigma_n`` of the voltage ``e_u`` (0 where the threshold is not applied)."""
         nrn = p.neuron
         active = sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1))
-        return sympy.Piecewise((self.surrogate.expr(S("e_u"), nrn.theta, nrn.v_reset), active),
-                               (0.0, True))
+        return sympy.Piecewise((self.surrogate.expr(_distance(nrn), nrn.theta, nrn.v_reset),
+                                active), (0.0, True))
 
     def dense_synapses(self, q) -> k.SynapseDomain:
         """Every synapse of ``q`` (full rows, ``s = pre * n_post + post``) as a domain."""
@@ -223,19 +229,34 @@ class BPTTBuilder(_RuleBuilder):
                 body += [k.Load("e_sp", names.spk), k.Load("e_fb", names.fb),
                          k.Load("e_sg", names.sg, (n * B + B_) * p.size + I_),
                          k.Load("e_kk", names.kick, I_)]
-                a = S("e_au") * (1 - S("e_sp")) + (S("e_fb") + S("e_kk")) * S("e_sg")
-                locs.update(e_sp="float", e_fb="float", e_sg="float", e_kk="float")
+                sig = S("e_fb") + S("e_kk")
+                if p.neuron.adaptive:   # a = a' + s: the spike's adjoint takes a_a too
+                    self.pop_state(p.name, "aa")
+                    body.append(k.Load("e_aa", names.aa))
+                    sig = sig + S("e_aa")
+                    locs["e_aa"] = "float"
+                body.append(k.Let("e_as", sig))
+                a = S("e_au") * (1 - S("e_sp")) + S("e_as") * S("e_sg")
+                if p.neuron.adaptive:   # ds/da' = -beta_a sigma
+                    body.append(k.Let("e_aa", S("e_aa") - p.neuron.beta_a * S("e_sg")
+                                      * S("e_as")))
+                locs.update(e_sp="float", e_fb="float", e_sg="float", e_kk="float",
+                            e_as="float")
             body.append(k.Let("e_a", a))
             if p.name == ir.output:
                 self.declare("dldv", "float", (N + 1) * B * p.size, role="loss")
                 body += [k.Load("e_e", "dldv", (n * B + B_) * p.size + I_),
                          k.Let("e_a", S("e_a") + S("e_e"))]
                 locs["e_e"] = "float"
+            decay = ((k.Let("e_aa", p.neuron.rho(ir.dt) * S("e_aa")),)
+                     if p.neuron.spiking and p.neuron.adaptive else ())
             body.append(k.If(sympy.Ge(n, 1), (
                 k.Let("e_nu", pr.alpha * S("e_a")),
                 k.Let("e_aj", pr.p_vi * S("e_a") + pr.beta * S("e_aj")),
-                k.Let("e_au", S("e_nu")))))
+                k.Let("e_au", S("e_nu")), *decay)))
             body += [k.Store(names.au, S("e_au")), k.Store(names.aJ, S("e_aj"))]
+            if decay:
+                body.append(k.Store(names.aa, S("e_aa")))
             if p.neuron.spiking:
                 body.append(k.Store(names.fb, sympy.Float(0.0)))
             self.kernel(f"{names.prefix}_adjoint", k.ElementDomain(p.name, p.size), body,
@@ -251,8 +272,8 @@ class EpropBuilder(_RuleBuilder):
     def step_extra(self, p, names: PopNames):
         self.pop_state(p.name, "sgc", "spc")
         active = sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1))
-        spike = sympy.Piecewise((1.0, sympy.And(sympy.Ge(S("e_u"), p.neuron.theta), active)),
-                                (0.0, True))
+        spike = sympy.Piecewise((1.0, sympy.And(sympy.Ge(_distance(p.neuron), p.neuron.theta),
+                                                active)), (0.0, True))
         return [k.Store(names.sgc, self.sigma(p)), k.Store(names.spc, spike)], {}
 
     def _pre_trace(self, q) -> str:
@@ -264,6 +285,16 @@ class EpropBuilder(_RuleBuilder):
         size = self.ir.population(q.pre).size * self.ir.population(q.post).size
         return self.declare(f"{g}_gb", "float", size, batched=True, role="gradient",
                             owner=q.name)
+
+    def _adaptive_eligibility(self, nrn, traces: dict[str, str], first) -> list:
+        """``el = sigma (du - beta_a da')`` with ``da' = rho eps_a`` (ALIF; LIF: ``sigma
+        du``): the spike's dependence on the weight through voltage and threshold."""
+        if not nrn.adaptive:
+            return [k.Let("e_el", S("e_sg") * S("e_du"))]
+        return [k.Load("e_ea", traces["ea"], "syn"),
+                k.Let("e_ea", sympy.Piecewise((nrn.rho(self.ir.dt) * S("e_ea"), first),
+                                              (0.0, True))),
+                k.Let("e_el", S("e_sg") * (S("e_du") - nrn.beta_a * S("e_ea")))]
 
     def _history(self, q) -> None:
         """Kernels keeping the pre's spikes (counts) of the last D + 1 steps of ``q``
@@ -333,7 +364,8 @@ class EpropBuilder(_RuleBuilder):
             pr, pn = post.neuron.propagators(ir.dt), lay.pops[q.post]
             self.declare(pn.kick, "float", post.size, role="loss", owner=q.post)
             gb = self._grad(q)
-            names = ("eu", "fj", "fu", "ej") if q.has_delays else ("eu", "fj", "fu")
+            names = ("eu", "fj", "fu") + (("ej",) if q.has_delays else ()) + (
+                ("ea",) if post.neuron.adaptive else ())
             traces = {v: self.declare(f"{g}_{v}", "float", ir.population(q.pre).size
                                       * post.size, batched=True, owner=q.name)
                       for v in names}
@@ -354,15 +386,18 @@ class EpropBuilder(_RuleBuilder):
                     k.Load("e_kk", pn.kick, J_),
                     k.Let("e_du", sympy.Piecewise((pr.alpha * S("e_eu") + pr.p_vi * S("e_pj"),
                                                    first), (0.0, True))),
-                    k.Let("e_el", S("e_sg") * S("e_du")),
+                    *self._adaptive_eligibility(post.neuron, traces, first),
                     k.Let("e_fu", sympy.Piecewise((po.alpha * S("e_fu") + po.p_vi * S("e_fj"),
                                                    first), (S("e_fu"), True))),
                     k.Store(gb, S("e_gb") + S("e_l") * S("e_fu") + S("e_kk") * S("e_el"), "syn"),
                     k.Store(traces["fj"], po.beta * S("e_fj") + on.gain * S("e_el"), "syn"),
                     k.Store(traces["fu"], S("e_fu"), "syn"),
                     k.Store(traces["eu"], (1 - S("e_sp")) * S("e_du"), "syn")]
+            if post.neuron.adaptive:   # eps_a <- da' + el  (a = a' + s)
+                body.append(k.Store(traces["ea"], S("e_ea") + S("e_el"), "syn"))
             locs = {v: "float" for v in ("e_eu", "e_fj", "e_fu", "e_gb", "e_pj", "e_sg",
-                                         "e_sp", "e_l", "e_kk", "e_du", "e_el", "e_ar")}
+                                         "e_sp", "e_l", "e_kk", "e_du", "e_el", "e_ar",
+                                         "e_ea")}
             locs["e_d"] = "int32"
             self.kernel(f"{g}_eligibility", self.dense_synapses(q), body, "eligibility",
                         f"e-prop eligibility of {q.name}", locs)

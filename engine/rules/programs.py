@@ -87,7 +87,7 @@ class BPTTPrograms(_RulePrograms):
                  kick: dict[str, Any] | None = None) -> Gradients:
         ir, A, lay = self.ir, self.arrays, self.layout
         self._common(terms, kick)
-        self._zero("_au", "_aJ", "_fb", "_gw", "_spk", "_ha")
+        self._zero("_au", "_aJ", "_aa", "_fb", "_gw", "_spk", "_ha")
         for p in ir.populations:
             if not p.is_input and p.neuron.spiking:
                 names = lay.pops[p.name]
@@ -117,13 +117,15 @@ class EpropPrograms(_RulePrograms):
                  kick: dict[str, Any] | None = None) -> Gradients:
         ir, A, lay = self.ir, self.arrays, self.layout
         self._common(terms, kick)
-        self._zero("_pj", "_xu", "_eu", "_fj", "_fu", "_gb", "_ls", "_ej", "_sh")
+        self._zero("_pj", "_xu", "_eu", "_ea", "_fj", "_fu", "_gb", "_ls", "_ej", "_sh")
         for p in ir.populations:   # the forward pass again, from the start
             if p.is_input:
                 continue
             names = lay.pops[p.name]
             A[names.u][...] = p.neuron.u0
             A[names.J][...] = 0
+            if names.a in A:
+                A[names.a][...] = 0
         self._start(self.backward_program)
         self.backward_program.run(ir.n_steps + 1)
         self.backward_program.sync()

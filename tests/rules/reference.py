@@ -35,6 +35,8 @@ def reference_gradients(ir, params, x, labels, surrogate, *, eprop=False, reg=0.
         offsets[q.name] = n_par
         n_par += sizes[q.name][0] * sizes[q.name][1]
     u = {p.name: np.full((B, p.size), p.neuron.u0) for p in pops}
+    ad = {p.name: np.zeros((B, p.size)) for p in pops}               # ALIF adaptation
+    dad = {p.name: np.zeros((n_par, B, p.size)) for p in pops}
     J = {p.name: np.zeros((B, p.size)) for p in pops}
     du = {p.name: np.zeros((n_par, B, p.size)) for p in pops}
     dJ = {p.name: np.zeros((n_par, B, p.size)) for p in pops}
@@ -58,14 +60,20 @@ def reference_gradients(ir, params, x, labels, surrogate, *, eprop=False, reg=0.
                 du[p.name] = pr.alpha * du[p.name] + pr.p_vi * dJ[p.name]
                 J[p.name] = pr.beta * J[p.name]
                 dJ[p.name] = pr.beta * dJ[p.name]
+                if nrn.spiking and nrn.adaptive:
+                    rho = np.exp(-ir.dt / nrn.tau_a)
+                    ad[p.name], dad[p.name] = rho * ad[p.name], rho * dad[p.name]
             if p.name == ir.output:
                 vout[n] = u[p.name] + nrn.v_rest
                 dvout[n] = du[p.name]
             if nrn.spiking:
                 on = 1 <= n <= N - 1
-                s = (u[p.name] >= nrn.theta) & on
-                sig = surrogate(u[p.name], nrn.theta, nrn.v_reset) * on
-                ds = sig * du[p.name]
+                beta_a = nrn.beta_a if nrn.adaptive else 0.0
+                s = (u[p.name] >= nrn.theta + beta_a * ad[p.name]) & on
+                sig = surrogate(u[p.name] - beta_a * ad[p.name], nrn.theta, nrn.v_reset) * on
+                ds = sig * (du[p.name] - beta_a * dad[p.name])
+                ad[p.name] = ad[p.name] + s
+                dad[p.name] = dad[p.name] + ds
                 spikes[p.name], dspikes[p.name] = s.astype(float), ds
                 counts[p.name] += s
                 dcounts[p.name] += ds

@@ -18,12 +18,14 @@ from .reference import reference_gradients
 INIT = {"in->hidden": (0.5, 0.4), "hidden->hidden": (0.0, 0.3), "hidden->out": (0.3, 0.5)}
 
 
-def small(loss="avg_ce", recurrent=True, reg=0.0, nu=2.0, steps=40, seed=0, delays=0.0):
+def small(loss="avg_ce", recurrent=True, reg=0.0, nu=2.0, steps=40, seed=0, delays=0.0,
+          alif=False):
     """A layered network; ``delays`` (s): fixed delays in ``[0, delays]`` on every
     projection (the input's drawn by the builder, the others here)."""
     spec = LossSpec(loss, reg_nu=nu, reg_upper=reg, reg_lower=reg)
     cfg = LayeredConfig(6, 5, 3, recurrent, 1e-3, steps, loss=spec, max_spikes=steps,
-                        init=INIT, delay_max=delays, learn_delays=False)
+                        init=INIT, delay_max=delays, learn_delays=False,
+                        tau_a=0.02 if alif else None, beta_a=0.3)
     ir = layered_ir(cfg)
     params = initial_params(ir, INIT, seed=seed, delay_max=delays)
     if delays:   # every projection delayed, as PyNN's are
@@ -80,6 +82,25 @@ def test_fixed_delays_on_every_projection(rule, engine):
     assert all(q.has_delays and not q.learn_delay for q in ir.projections)
     _check(rule, ir, params, batch(), Surrogate("fast_sigmoid", 100.0), engine,
            rule == "eprop", reg=1e-2)
+
+
+@pytest.mark.parametrize("rule,recurrent", [("bptt", True), ("eprop", True),
+                                            ("eprop", False)])
+def test_alif_hidden_neurons(rule, recurrent, engine):
+    """ALIF: the adaptive threshold's state in BPTT's adjoint and in e-prop's eps_a trace."""
+    ir, params = small("avg_ce", recurrent=recurrent, reg=1e-2, alif=True)
+    assert ir.population("hidden").neuron.adaptive
+    res = _check(rule, ir, params, batch(rate=0.3), Surrogate("triangle", 0.3), engine,
+                 rule == "eprop", reg=1e-2)
+    plain = make_network(rule, small("avg_ce", recurrent=recurrent, reg=1e-2)[0], params,
+                         engine="numpy", dtype=np.float64).loss_and_grad(batch(rate=0.3))
+    assert res.spikes_per_neuron["hidden"] < plain.spikes_per_neuron["hidden"]
+
+
+def test_eventprop_refuses_alif():
+    ir, params = small(alif=True)
+    with pytest.raises(UnsupportedFeature, match="rule='bptt' or rule='eprop'"):
+        make_network("eventprop", ir, params, engine="numpy")
 
 
 def test_bptt_with_the_triangle_and_the_regulariser(engine):

@@ -212,3 +212,34 @@ def test_bare_shd_run_uses_the_rule_the_calibration_and_the_guard(files):
     (c,) = r["calibration"]
     assert c["population"] == "hidden" and abs(c["spikes_after"] - 3.0) <= 0.3
     assert r["runaways"] == 0 and r["runaway_events"] == []
+
+
+@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+def test_rule_option_trains_with_that_rule(files, rule, capsys):
+    """``--rule`` picks the gradient (the JSON says which) and trains the small problem."""
+    train, test = files
+    r = run_training(dict(SMALL, train=str(train), test=str(test), rule=rule,
+                          loss="avg_ce", lr=2e-2))
+    assert r["rule"] == rule and r["config"]["rule"] == rule
+    assert r["test_acc"] >= 0.9
+    assert main(["train", "--dataset", "shd", "--train", str(train), "--test", str(test),
+                 "--hidden", "8", "--dt", "0.002", "--duration", "0.1", "--epochs", "1",
+                 "--rule", rule, "--surrogate", "triangle", "--surrogate-scale", "0.5",
+                 "--no-progress"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["rule"] == rule and line["config"]["surrogate"] == "triangle"
+
+
+def test_rule_defaults_and_errors(files):
+    train, test = files
+    assert resolve_config({"dataset": "mnist5k", "rule": "bptt"})["loss"] == "max_ce"
+    eprop = resolve_config({"dataset": "shd", "rule": "eprop"})
+    assert eprop["reg_nu"] is None and eprop["lr"] == 1e-3   # 10 Hz over the trial
+    assert resolve_config({"dataset": "shd", "rule": "eprop", "lr": 5e-3})["lr"] == 5e-3
+    with pytest.raises(ModelError, match="unknown training rule"):
+        resolve_config({"dataset": "mnist5k", "rule": "rtrl"})
+    with pytest.raises(ModelError, match="--surrogate is an option of"):
+        run_training(dict(SMALL, train=str(train), test=str(test), surrogate="triangle"))
+    r = run_training(dict(SMALL, train=str(train), test=str(test), rule="eprop", epochs=1,
+                          reg_nu=None, reg=1e-3))
+    assert r["config"]["reg_nu"] == pytest.approx(10.0 * 0.1)
