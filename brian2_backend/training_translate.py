@@ -170,6 +170,11 @@ def neuron_of(group: Any, run_namespace: Mapping[str, Any]) -> CanonicalLIF:
             f"value; EventProp starts from {neuron.current} = 0 — do not "
             "set it"
         )
+    if neuron.adaptive and _uniform(group, neuron.adaptation, "adaptation") != 0.0:
+        raise UnsupportedFeature(
+            f"{where}: the adaptation {neuron.adaptation!r} starts at a non-zero value; "
+            f"training starts every trial from {neuron.adaptation} = 0 — do not set it"
+        )
     v0 = _uniform(group, neuron.voltage, "membrane")
     return dataclasses.replace(neuron, u0=v0 - neuron.v_rest)
 

@@ -204,6 +204,11 @@ def lif_from_equations(
         raise UnsupportedFeature(f"{where}: a refractory period ({refractory}) — {_FIX}")
     eqs = parse_equations(equations)
     odes = {name: _numeric(expr, ns) for name, expr in eqs.odes().items()}
+    adapt = None
+    if len(odes) == 3 and threshold is not None and _moves_threshold(odes, threshold, ns):
+        # ALIF: an adaptive threshold
+        adapt, threshold, reset = _adaptation(odes, threshold, reset, ns, where)
+        del odes[adapt.name]
     if len(odes) != 2:
         raise UnsupportedFeature(
             f"{where}: {len(odes)} differential equations ({sorted(odes)}); EventProp needs "
@@ -257,7 +262,76 @@ def lif_from_equations(
             raise ModelError(f"{where}: reset ({v_reset + v_rest}) must lie below the "
                              f"threshold ({theta + v_rest})")
     u0 = 0.0 if initial_v is None else float(initial_v) - v_rest
-    return CanonicalLIF(tau_m, tau_s, theta, v_reset, v_rest, b * tau_m, u0, voltage, current)
+    extra = {}
+    if adapt is not None:
+        if adapt.name in (voltage, current) or any(
+                sympy.Symbol(adapt.name) in odes[x].free_symbols for x in odes):
+            raise UnsupportedFeature(f"{where}: the adaptation {adapt.name!r} must only move "
+                                     f"the threshold — {_ALIF_FIX}")
+        extra = dict(tau_a=adapt.tau_a, beta_a=adapt.beta_a, adaptation=adapt.name)
+    return CanonicalLIF(tau_m, tau_s, theta, v_reset, v_rest, b * tau_m, u0, voltage, current,
+                        **extra)
+
+
+_ALIF_FIX = ("an adaptive threshold (ALIF) is 'da/dt = -a/tau_a', threshold 'v > theta + "
+             "beta*a', reset 'v = v_reset; a += 1' (any positive step); BPTT and e-prop train "
+             "it")
+
+
+@dataclass(frozen=True)
+class _Adaptation:
+    name: str
+    tau_a: float
+    beta_a: float   # threshold increase per spike (the canonical a jumps by 1)
+    scale: float    # the user's a per canonical a (the reset's step)
+
+
+def _moves_threshold(odes: dict, threshold: str, ns: Mapping[str, float]) -> bool:
+    """The threshold's right-hand side names a state variable (an adaptive threshold)."""
+    rel = _numeric(parse_expression(threshold), ns)
+    rhs = getattr(rel, "rhs", None)
+    return rhs is not None and any(sympy.Symbol(n) in rhs.free_symbols for n in odes)
+
+
+def _adaptation(odes: dict, threshold: str, reset: str | None, ns: Mapping[str, float],
+                where: str) -> tuple[_Adaptation, str, str]:
+    """The ALIF part of a three-variable model: the state variable in the threshold, its
+    decay, its step at the reset; returns it and the threshold and reset without it (the
+    LIF part, recognised as usual). Canonically ``a`` jumps by 1: ``beta_a = beta * step``."""
+    rel = _numeric(parse_expression(threshold), ns)
+    if not isinstance(rel, (sympy.StrictGreaterThan, sympy.GreaterThan)):
+        raise UnsupportedFeature(f"{where}: threshold {threshold!r} — {_ALIF_FIX}")
+    names = [n for n in odes if sympy.Symbol(n) in rel.rhs.free_symbols]
+    if len(names) != 1:
+        raise UnsupportedFeature(
+            f"{where}: three state variables ({sorted(odes)}) but the threshold {threshold!r} "
+            f"does not depend on exactly one of them — {_FIX}; or {_ALIF_FIX}")
+    name = names[0]
+    x = sympy.Symbol(name)
+    beta = _constant(sympy.diff(rel.rhs, x), f"{where}: threshold {threshold!r}")
+    base = sympy.expand(rel.rhs - beta * x)
+    rhs = odes[name]
+    if rhs.free_symbols - {x} or sympy.expand(rhs).xreplace({x: 0}) != 0:
+        raise UnsupportedFeature(f"{where}: d{name}/dt = {rhs} — {_ALIF_FIX}")
+    decay = _constant(sympy.diff(rhs, x), f"{where}: d{name}/dt")
+    if decay >= 0 or beta < 0:
+        raise UnsupportedFeature(f"{where}: the adaptation must decay and raise the "
+                                 f"threshold (d{name}/dt = {rhs}, beta {beta}) — {_ALIF_FIX}")
+    lines = [t.strip() for t in (reset or "").replace(";", "\n").splitlines() if t.strip()]
+    step = [t for t in lines if t.replace(" ", "").startswith(f"{name}+=")]
+    rest = [t for t in lines if t not in step]
+    if len(step) != 1:
+        raise UnsupportedFeature(f"{where}: reset {reset!r} must add a step to {name!r} — "
+                                 f"{_ALIF_FIX}")
+    jump = _constant(_numeric(parse_expression(step[0].split("+=", 1)[1]), ns),
+                     f"{where}: reset {reset!r}")
+    if jump <= 0:
+        raise UnsupportedFeature(f"{where}: the reset's step of {name!r} must be positive — "
+                                 f"{_ALIF_FIX}")
+    op = ">=" if isinstance(rel, sympy.GreaterThan) else ">"
+    lif_threshold = f"{sympy.sstr(rel.lhs)} {op} {sympy.sstr(base)}"
+    return (_Adaptation(name, -1.0 / decay, beta * jump, jump), lif_threshold,
+            "; ".join(rest))
 
 
 def _threshold(text: str, voltage: str, ns: Mapping[str, float], where: str) -> float:

@@ -60,7 +60,7 @@ RULE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("eprop", "mnist5k"): dict(lr=2e-3, loss="avg_ce"),
     ("bptt", "shd"): dict(lr=1e-3, loss="max_ce", clip=0.0, lift=0.0),
     ("eprop", "shd"): dict(lr=1e-3, loss="avg_ce", reg=1e-3, reg_nu=None, clip=0.0,
-                           lift=0.0),
+                           lift=0.0, neuron="alif", theta=0.6, tau_a=2.0, beta_a=0.0174),
 }
 RULES = ("eventprop", "bptt", "eprop")
 #: Per-dataset defaults of the options every dataset has.
@@ -68,7 +68,8 @@ COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=Tru
               train=None, test=None, pool_channels=1, loso_speaker=None, mnist_path=None,
               dtype="float32", ease_in=False, val_fraction=0.0, early_stopping=None,
               calibrate=False, guard=True, eval_every=None, rule="eventprop",
-              surrogate=None, surrogate_scale=None)
+              surrogate=None, surrogate_scale=None, neuron="lif", theta=1.0, tau_a=2.0,
+              beta_a=0.0174)
 #: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
 MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
@@ -190,9 +191,14 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                     reg_lower=cfg["reg"])
     init = {"in->hidden": tuple(cfg["init_in"]), "hidden->hidden": tuple(cfg["init_rec"]),
             "hidden->out": tuple(cfg["init_out"])}
+    if cfg["neuron"] not in ("lif", "alif"):
+        raise ModelError(f"unknown neuron {cfg['neuron']!r}; use lif or alif")
+    alif = cfg["neuron"] == "alif"
     lcfg = LayeredConfig(train_ds.n_channels, int(cfg["hidden"]), n_out, bool(cfg["recurrent"]),
-                         dt, n_steps, loss=spec, max_spikes=min(int(cfg["max_spikes"]), n_steps),
-                         init=init)
+                         dt, n_steps, theta=float(cfg["theta"]), loss=spec,
+                         max_spikes=min(int(cfg["max_spikes"]), n_steps), init=init,
+                         tau_a=float(cfg["tau_a"]) if alif else None,
+                         beta_a=float(cfg["beta_a"]) if alif else 0.0)
     ir = layered_ir(lcfg)
     model = make_network(cfg["rule"], ir, initial_params(ir, init, seed=int(cfg["seed"])),
                          engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
@@ -357,6 +363,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                         "triangle for eprop)")
     p.add_argument("--surrogate-scale", type=float,
                    help="the surrogate's beta (fast sigmoid, 100) or gamma (triangle, 0.3)")
+    p.add_argument("--neuron", choices=("lif", "alif"),
+                   help="hidden neurons: lif, or alif (adaptive threshold theta + beta_a a, "
+                        "tau_a; bptt and eprop only)")
+    p.add_argument("--theta", type=float, help="hidden threshold above reset (1; alif 0.6)")
+    p.add_argument("--tau-a", type=float, help="alif adaptation time constant in s (2.0)")
+    p.add_argument("--beta-a", type=float, help="alif threshold increase per unit a (0.0174)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"))

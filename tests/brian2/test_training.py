@@ -429,3 +429,39 @@ def test_bptt_and_eprop_train_and_brian2_runs_the_result(rule):
     spikes = sum(assert_same_as_engine(trainer, net, test.sample(k), hid, out)[0]
                  for k in range(0, len(test), 6))
     assert spikes > 20
+
+
+def test_alif_hidden_layer_trains_with_eprop_and_brian2_runs_it():
+    """An adaptive threshold written as Brian2 equations (ALIF) is recognised, trained by
+    e-prop and simulated by Brian2's runtime exactly like the engine."""
+    defaultclock.dt = 1 * ms
+    seed(3)
+    alif = EQS + "\n         da/dt = -a/(30*ms) : 1"
+    inp = SpikeGeneratorGroup(N_IN, [], [] * ms)
+    hid = NeuronGroup(16, alif, threshold="v > 1 + 0.4*a", reset="v = 0; a += 0.5",
+                      method="exact")
+    out = NeuronGroup(N_CLASSES, EQS, method="exact")
+    s1 = Synapses(inp, hid, "w : 1", on_pre="I_post += w")
+    s1.connect()
+    s1.w = "0.7 + 0.4*randn()"
+    s2 = Synapses(hid, out, "w : 1", on_pre="I_post += w")
+    s2.connect()
+    s2.w = "0.5*randn()"
+    net = Network(inp, hid, out, s1, s2)
+    trainer = EventPropTrainer(net, input=inp, output=out, dt=1 * ms, duration=20 * ms,
+                               engine="numpy", dtype=np.float64, rule="eprop")
+    neuron = trainer.ir.population(hid.name).neuron
+    assert (neuron.tau_a, neuron.beta_a) == (pytest.approx(0.03), pytest.approx(0.2))
+    train, test = dataset(20, 0), dataset(10, 1)
+    acc0 = trainer.evaluate(test)
+    trainer.fit(train, epochs=8, batch_size=10, lr=1e-2, progress=False)
+    acc = trainer.evaluate(test)
+    assert acc >= 0.8 and acc > acc0 + 0.2, (acc0, acc)
+    net.store("initial")
+    spikes = sum(assert_same_as_engine(trainer, net, test.sample(k), hid, out)[0]
+                 for k in range(0, len(test), 6))
+    assert spikes > 20
+    net.restore("initial")
+    with pytest.raises(UnsupportedFeature, match="EventProp's exact adjoint"):
+        EventPropTrainer(net, input=inp, output=out, dt=1 * ms, duration=20 * ms,
+                         engine="numpy")

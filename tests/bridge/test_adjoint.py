@@ -70,3 +70,21 @@ def test_refractoriness_and_reset_above_threshold_are_errors():
         lif_from_equations(EQS, ns, threshold="v > 1", reset="v = 0", refractory=2e-3)
     with pytest.raises(ModelError, match="below the threshold"):
         lif_from_equations(EQS, ns, threshold="v > 1", reset="v = 2")
+
+
+def test_alif_is_recognised_and_its_mistakes_named():
+    from gpuspike.bridge.errors import UnsupportedFeature
+
+    eqs = EQS + "\nda/dt = -a/(200*ms) : 1"
+    ns = dict(tau_m=0.02, tau_s=0.005)
+    m = lif_from_equations(eqs, ns, threshold="v > 0.6 + 0.5*a", reset="v = 0; a += 2")
+    assert (m.tau_a, m.beta_a, m.theta, m.adaptation) == (pytest.approx(0.2), 1.0, 0.6, "a")
+    assert m.adaptive and not lif_from_equations(EQS, ns, threshold="v > 1",
+                                                 reset="v = 0").adaptive
+    with pytest.raises(UnsupportedFeature, match="must add a step"):
+        lif_from_equations(eqs, ns, threshold="v > 0.6 + 0.5*a", reset="v = 0")
+    with pytest.raises(UnsupportedFeature, match="adaptive threshold"):
+        lif_from_equations(EQS + "\nda/dt = a/(200*ms) : 1", ns, threshold="v > 0.6 + a",
+                           reset="v = 0; a += 1")
+    with pytest.raises(UnsupportedFeature, match="exactly two state"):
+        lif_from_equations(eqs, ns, threshold="v > 0.6", reset="v = 0; a += 1")

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from gpuspike.bridge.errors import ModelError
+from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 
 from gpuspike.cli import main
 from gpuspike.datasets.events import SpikeDataset
@@ -235,11 +235,14 @@ def test_rule_defaults_and_errors(files):
     assert resolve_config({"dataset": "mnist5k", "rule": "bptt"})["loss"] == "max_ce"
     eprop = resolve_config({"dataset": "shd", "rule": "eprop"})
     assert eprop["reg_nu"] is None and eprop["lr"] == 1e-3   # 10 Hz over the trial
+    assert (eprop["neuron"], eprop["theta"], eprop["tau_a"]) == ("alif", 0.6, 2.0)
     assert resolve_config({"dataset": "shd", "rule": "eprop", "lr": 5e-3})["lr"] == 5e-3
     with pytest.raises(ModelError, match="unknown training rule"):
         resolve_config({"dataset": "mnist5k", "rule": "rtrl"})
     with pytest.raises(ModelError, match="--surrogate is an option of"):
         run_training(dict(SMALL, train=str(train), test=str(test), surrogate="triangle"))
     r = run_training(dict(SMALL, train=str(train), test=str(test), rule="eprop", epochs=1,
-                          reg_nu=None, reg=1e-3))
+                          reg_nu=None, reg=1e-3, neuron="alif", tau_a=0.05))
     assert r["config"]["reg_nu"] == pytest.approx(10.0 * 0.1)
+    with pytest.raises(UnsupportedFeature, match="adaptive threshold"):
+        run_training(dict(SMALL, train=str(train), test=str(test), neuron="alif"))
