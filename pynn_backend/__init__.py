@@ -36,7 +36,7 @@ from .populations import Assembly, Population, PopulationView  # noqa: F401
 from .procedural_api import connect, create, record, record_gsyn, record_v  # noqa: F401
 from .projections import Projection  # noqa: F401
 from .standardmodels import *  # noqa: F403, F401
-from .training_models import LeakyIntegratorReadout  # noqa: F401
+from .training_models import ALIF_curr_exp, LeakyIntegratorReadout  # noqa: F401
 
 
 def list_standard_models():

@@ -74,9 +74,9 @@ from gpuspike.engine.rules.network import make_network
 from gpuspike.engine.training.trainer import Trainer, trial_steps
 
 from . import models, simulator
-from .training_models import LI_READOUT, LeakyIntegratorReadout
+from .training_models import ALIF_CURR_EXP, LI_READOUT, ALIF_curr_exp, LeakyIntegratorReadout
 
-__all__ = ["EventPropTrainer", "ExampleTrace", "LeakyIntegratorReadout"]
+__all__ = ["ALIF_curr_exp", "EventPropTrainer", "ExampleTrace", "LeakyIntegratorReadout"]
 
 #: An IF_curr_exp output with a threshold this far above rest (mV) counts as a readout.
 READOUT_THRESHOLD = 1e6
@@ -437,6 +437,8 @@ class EventPropTrainer(Trainer):
             names = _LI_PARAMETERS
         elif model is models.IF_CURR_EXP:
             names = _LIF_PARAMETERS
+        elif model is ALIF_CURR_EXP and pop is not self.output:
+            names = _LIF_PARAMETERS + ("tau_a", "beta_a")
         else:
             hint = {
                 "IF_curr_alpha": " (its alpha synapse has a second state variable: use "
@@ -492,7 +494,7 @@ class EventPropTrainer(Trainer):
         u0 = self._initial(pop, "v") - v_rest
         gain = p["tau_m"] / p["cm"]
         theta = v_reset = None
-        if model is models.IF_CURR_EXP:
+        if model in (models.IF_CURR_EXP, ALIF_CURR_EXP):
             high = p["v_thresh"] - v_rest >= READOUT_THRESHOLD
             if pop is self.output and not spiking_out:
                 if not high:
@@ -514,7 +516,17 @@ class EventPropTrainer(Trainer):
                         f"{role} {pop.label!r}: v_reset ({p['v_reset']:g} mV) "
                         f"must lie below v_thresh ({p['v_thresh']:g} mV)"
                     )
-        return CanonicalLIF(p["tau_m"], te, theta, v_reset, v_rest, gain, u0)
+        adaptation = {}
+        if model is ALIF_CURR_EXP:   # canonical a = theta_a / beta_a (jumps by 1)
+            if self._initial(pop, "theta_a") != 0.0:
+                raise UnsupportedFeature(
+                    f"{role} {pop.label!r}: initial theta_a is not 0; training starts every "
+                    "trial with the threshold at rest: initialize(theta_a=0)")
+            if p["tau_a"] <= 0 or p["beta_a"] < 0:
+                raise ModelError(f"{role} {pop.label!r}: tau_a must be positive and beta_a "
+                                 "non-negative")
+            adaptation = dict(tau_a=p["tau_a"], beta_a=p["beta_a"], adaptation="theta_a")
+        return CanonicalLIF(p["tau_m"], te, theta, v_reset, v_rest, gain, u0, **adaptation)
 
     # ------------------------------------------------------------------ projections
     def _make_groups(self) -> list[_Group]:

@@ -564,3 +564,40 @@ def test_bptt_gradients_of_a_pynn_network_equal_the_reference():
     for name, g in want.items():
         np.testing.assert_allclose(res.grads[name + ".w"], g, rtol=0,
                                    atol=1e-9 * max(np.abs(g).max(), 1e-12), err_msg=name)
+
+
+def test_alif_hidden_population_trains_with_eprop_and_sim_run_agrees():
+    """ALIF_curr_exp (adaptive threshold) as the hidden layer: e-prop trains it; sim.run
+    simulates the trained network (threshold adaptation included) as the engine does."""
+    from pyNN.gpuspike.training import ALIF_curr_exp
+
+    sim.setup(timestep=1.0, min_delay=1.0)
+    rng = np.random.default_rng(0)
+    inp = sim.Population(N_IN, sim.SpikeSourceArray(spike_times=[]), label="in")
+    alif = {k: v for k, v in LIF.items()}
+    hid = sim.Population(N_HID, ALIF_curr_exp(tau_a=30.0, beta_a=4.0, **alif), label="hid")
+    out = sim.Population(N_CLASSES, LeakyIntegratorReadout(**READOUT), label="out")
+    for p in (hid, out):
+        p.initialize(v=-65.0)
+    prjs = [sim.Projection(pre, post, sim.AllToAllConnector(),
+                           sim.StaticSynapse(weight=w, delay=1.0), receptor_type="excitatory")
+            for pre, post, w in ((inp, hid, np.abs(rng.normal(0.4, 0.15, (N_IN, N_HID)))),
+                                 (hid, out, np.abs(rng.normal(0.05, 0.15, (N_HID, N_CLASSES)))))]
+    tr = EventPropTrainer(input=inp, output=out, projections=prjs, duration=DURATION,
+                          engine="numpy", dtype="float64", rule="eprop", signs="free")
+    nrn = tr.ir.population("hid").neuron
+    assert (nrn.tau_a, nrn.beta_a) == (30.0, 4.0)
+    before = tr.evaluate(VAL)
+    tr.fit(TRAIN, epochs=8, batch_size=16, lr=2e-2, progress=False)
+    acc = tr.evaluate(VAL)
+    assert acc >= 0.9 > before + 0.2, (before, acc)
+    n_spikes = 0
+    for i in range(4):
+        spikes, v = run_example(tr, (inp, hid, out), i)
+        trace = tr.trace(VAL, i)
+        assert_same(trace, spikes, v, vtol=1e-9)
+        n_spikes += sum(len(s) for s in trace.spikes["hid"])
+    assert n_spikes > 20
+    with pytest.raises(UnsupportedFeature, match="adaptive threshold"):
+        EventPropTrainer(input=inp, output=out, projections=prjs, duration=DURATION,
+                         engine="numpy", signs="free")
