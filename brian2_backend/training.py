@@ -243,6 +243,7 @@ class EventPropTrainer(Trainer):
     def config(self) -> dict[str, Any]:
         return {
             "frontend": "brian2",
+            "rule": self.model.rule,
             "dt": self.dt,
             "n_steps": self.n_steps,
             "loss": self.ir.loss.kind,

@@ -49,12 +49,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
                 pool_channels=None, calibrate=True),
 }
 #: Per-rule changes to the dataset defaults (``--rule``; EventProp's are :data:`DEFAULTS`).
-#: BPTT: SpyTorch's SHD tutorial (Zenke; fast sigmoid, beta 100; the max-over-time readout
-#: with cross-entropy; Adam 2e-4 at batch 256, here 1e-3 at batch 32 scaled by
-#: sqrt(32/256)... rounded to the measured best of 5e-4/1e-3/2e-3 on MNIST-5k); e-prop:
-#: mlGeNN's e-prop SHD example (Adam 1e-3; firing-rate regularisation c_reg 1e-3 towards
-#: 10 Hz: ``reg_nu`` is 10 Hz times the trial; the summed readout; triangle
-#: pseudo-derivative, gamma 0.3, Bellec et al. 2020). Measured figures: README, RESULTS.md.
+#: BPTT follows SpyTorch's SHD tutorial (Zenke & Vogels 2021: fast sigmoid with beta 100,
+#: the max-over-time readout with cross-entropy; its Adam 2e-4 is for batch 256, here batch
+#: 32 with 1e-3 on SHD-format files and 2e-3 on MNIST-5k's 20-step trials, not swept).
+#: e-prop on SHD-format files follows mlGeNN's e-prop SHD example (256 ALIF, theta 0.6,
+#: tau_a 2 s, beta 0.0174; firing-rate regularisation towards 10 Hz: ``reg_nu`` is 10 Hz
+#: times the trial; Adam 1e-3) without its 5 ms refractory period (the training neurons have
+#: none); on MNIST-5k LIF with the summed readout. Neither takes EventProp's gradient
+#: clipping or weight lifting (remedies for exact adjoints' surges and silent neurons).
+#: Measured figures: README, benchmarks/RESULTS.md.
 RULE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("bptt", "mnist5k"): dict(lr=2e-3, loss="max_ce"),
     ("eprop", "mnist5k"): dict(lr=2e-3, loss="avg_ce"),
@@ -76,7 +79,8 @@ DT_CHOICES = (1e-3, 2e-3, 5e-3)
 #: Most network inputs the file rule leaves after pooling neighbouring channels.
 MAX_INPUTS = 256
 #: Options whose change makes a checkpoint unusable.
-SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels")
+SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels",
+              "rule", "neuron")
 
 
 def _datasets(cfg: Mapping[str, Any]):

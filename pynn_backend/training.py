@@ -773,7 +773,7 @@ class EventPropTrainer(Trainer):
         self.read_from_pynn()
 
     def config(self) -> dict[str, Any]:
-        return {"ir": self._signature()}
+        return {"ir": self._signature(), "rule": self.model.rule}
 
     def _signature(self) -> str:
         parts = [f"{p.name}:{p.size}" for p in self.ir.populations]

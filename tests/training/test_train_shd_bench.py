@@ -54,3 +54,23 @@ def test_quick_path_reports_both_frameworks():
     (ratio,) = [r for r in lines if r["bench"] == "train_shd_ratio"]
     assert ratio["peer"] == "snntorch-bptt"
     assert ratio["speedup"] > 0 and ratio["memory_ratio"] is not None
+
+
+def test_quick_path_times_every_rule_on_the_same_batches():
+    """``--rules``: one line per rule, all from the same initial weights and batches (the
+    same forward pass: equal warm-up losses and spike counts)."""
+    bench = _load("train_shd")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = bench.main(["--quick", "--engine", "numpy", "--dt", "1", "--no-peers",
+                         "--rules", "eventprop", "bptt", "eprop", "--threads", "1",
+                         "--batches", "1", "--hidden", "16", "--duration", "0.02"])
+    assert rc == 0, err.getvalue()
+    lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
+    runs = {r["framework"]: r for r in lines if r["bench"] == "train_shd"}
+    assert set(runs) == {"gpuspike-eventprop", "gpuspike-bptt", "gpuspike-eprop"}
+    ref = runs["gpuspike-eventprop"]
+    for r in runs.values():
+        assert r["epoch_time_s"] > 0 and r["rule"] == r["framework"].split("-")[1]
+        assert r["warmup_loss"] == pytest.approx(ref["warmup_loss"], rel=1e-6)
+        assert r["warmup_spikes_per_hidden_neuron"] == ref["warmup_spikes_per_hidden_neuron"]
