@@ -246,3 +246,15 @@ def test_rule_defaults_and_errors(files):
     assert r["config"]["reg_nu"] == pytest.approx(10.0 * 0.1)
     with pytest.raises(UnsupportedFeature, match="adaptive threshold"):
         run_training(dict(SMALL, train=str(train), test=str(test), neuron="alif"))
+
+
+@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+def test_bare_shd_run_calibrates_and_guards_every_rule(files, rule):
+    """The data-driven start and the runaway guard are the rules' too (issue 16)."""
+    train, test = files
+    r = run_training(dict(dataset="shd", train=str(train), test=str(test), hidden=12,
+                          epochs=1, progress=False, dtype="float64", reg_nu=3.0, rule=rule,
+                          neuron="lif", theta=1.0, reg=1e-3))
+    (c,) = r["calibration"]
+    assert abs(c["spikes_after"] - 3.0) <= 0.3
+    assert r["runaways"] == 0 and r["rule"] == rule
