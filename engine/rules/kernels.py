@@ -136,6 +136,40 @@ class BPTTBuilder(_RuleBuilder):
         self.declare(names.sg, "float", size, role="tape", owner=p.name)
         return [k.Store(names.sg, self.sigma(p), (STEP * self.B + B_) * p.size + I_)], {}
 
+    def transposed(self, q) -> str:
+        """A copy of ``q``'s synapses by post neuron (``wt[post * n_pre + pre]``; delays
+        too): the feedback's rows, contiguous in the pre neurons it adds to."""
+        g = self.lay.projs[q.name] + "t"
+        pre, post = self.ir.population(q.pre).size, self.ir.population(q.post).size
+        self.declare(f"{g}__rowlen", "int32", post, role="connectivity", owner=q.name)
+        self.declare(f"{g}__cols", "int32", pre * post, role="connectivity", owner=q.name)
+        self.declare(f"{g}_w", "float", pre * post, role="parameter", owner=q.name)
+        if q.has_delays:
+            self.declare(f"{g}_d", "int32", pre * post, role="parameter", owner=q.name)
+        return g
+
+    def feedback(self, q) -> tuple:
+        """``f_i += g w_ji a_J,j(n + d_ji)`` for every synapse, as events of every post
+        neuron ``j`` over its transposed row: per (example, j) an ``axpy`` into ``f``."""
+        ir, lay = self.ir, self.lay
+        pre, post = ir.population(q.pre), ir.population(q.post)
+        gt = self.transposed(q)
+        pn = self.pop_state(q.post, "aJ")
+        fb = self.pop_state(q.pre, "fb").fb
+        dom = k.PathwayDomain(gt, "pre", q.post, post.size, pre.size, pre.size, post.size,
+                              f"{pn.prefix}_all", 1, 0, None, 0, False, dense=True)
+        if q.has_delays:
+            D1 = q.max_delay_steps + 1
+            aj = [k.Load("e_d", f"{gt}_d", "syn"),
+                  k.Load("e_aj", f"{lay.projs[q.name]}_ha",
+                         sympy.Mod(STEP + S("e_d"), D1) * post.size + I_)]
+        else:
+            aj = [k.Load("e_aj", pn.aJ, "pre")]   # the event is the post neuron
+        body = [k.Load("e_w", f"{gt}_w", "syn"), *aj,
+                k.AtomicAdd(fb, post.neuron.gain * S("e_w") * S("e_aj"), "post")]
+        return (dom, body, "arrivals", f"adjoint of the spikes through {q.name}",
+                {"e_w": "float", "e_aj": "float", "e_d": "int32"})
+
     def arrival_adjoint(self, q) -> list:
         """``e_aj``: the post's ``a_J`` at the step where this step's spike through the
         synapse arrives (``n + d``, from the history ring with delays)."""
@@ -167,6 +201,7 @@ class BPTTBuilder(_RuleBuilder):
                                     k.Let("e_p", S("e_p") - 1, "int32"),
                                     k.Let("e_f", sympy.Float(1.0)))),
                     k.Store(names.ptr, S("e_p")), k.Store(names.spk, S("e_f"))]
+
             self.kernel(f"{names.prefix}_spikes", k.ElementDomain(p.name, p.size), body,
                         "update", f"the taped spikes of {p.name!r} at this step",
                         {"e_cap": "int32", "e_p": "int32", "e_k": "int32", "e_at": "int32",
@@ -199,16 +234,15 @@ class BPTTBuilder(_RuleBuilder):
                                 "syn")]
             self.kernel(f"{g}_arrivals", dom, body, "arrivals", f"gradient of {q.name}",
                         {"e_aj": "float", "e_d": "int32"})
-        for q in ir.projections:   # feedback to every pre neuron (dense: the surrogate)
-            if q.pre == ir.input.name:
-                continue
-            post, pn = ir.population(q.post).neuron, self.pop_state(q.post, "aJ")
-            fb = self.pop_state(q.pre, "fb").fb
-            body = [k.Load("e_w", f"{lay.projs[q.name]}_w", "syn"), *self.arrival_adjoint(q),
-                    k.AtomicAdd(fb, post.gain * S("e_w") * S("e_aj"), "pre")]
-            self.kernel(f"{lay.projs[q.name]}_feedback", self.dense_synapses(q), body,
-                        "arrivals", f"adjoint of the spikes through {q.name}",
-                        {"e_w": "float", "e_aj": "float", "e_d": "int32"})
+        fed = [q for q in ir.projections if q.pre != ir.input.name]
+        for name in sorted({q.post for q in fed}):   # every post neuron as an event
+            post = ir.population(name)
+            ring = self.ring(f"{lay.pops[name].prefix}_all", post.size, 1)
+            self.kernel(f"{lay.pops[name].prefix}_every", k.ElementDomain(name, post.size),
+                        [k.PushEvent(ring, post.size, 1)], "arrivals",
+                        f"every neuron of {name!r}: the rows of the dense feedback", {})
+        for q in fed:   # feedback to every pre neuron (dense: the surrogate is never 0)
+            self.kernel(f"{lay.projs[q.name]}_feedback", *self.feedback(q))
         for p in ir.populations:   # the adjoint of the step's reset and propagation
             if p.is_input:
                 continue

@@ -83,6 +83,32 @@ class BPTTPrograms(_RulePrograms):
         return bptt_plans(self.ir, self.batch, self.capacity, self.dtype.name, self.surrogate,
                           input_capacity, self.input_products)
 
+    def _build(self, input_capacity: int) -> None:
+        super()._build(input_capacity)
+        xp = self.xp
+        for q in self.ir.projections:   # the feedback's transposed rows: full
+            g = f"{self.layout.projs.get(q.name, '')}t"
+            if g + "__rowlen" in self.arrays:
+                n_pre, n_post = (self.ir.population(q.pre).size,
+                                 self.ir.population(q.post).size)
+                self.arrays[g + "__rowlen"][...] = n_pre
+                self.arrays[g + "__cols"][...] = xp.tile(xp.arange(n_pre, dtype=np.int32),
+                                                         n_post)
+
+    def _set_parameters(self, weights: dict[str, Any], delays: dict[str, Any]) -> None:
+        super()._set_parameters(weights, delays)
+        xp = self.xp
+        for q in self.ir.projections:
+            g = f"{self.layout.projs.get(q.name, '')}t"
+            if g + "_w" not in self.arrays:
+                continue
+            self.arrays[g + "_w"][...] = xp.ascontiguousarray(weights[q.name]).reshape(-1)
+            if q.has_delays:
+                self.arrays[g + "_d"][...] = xp.ascontiguousarray(
+                    delays[q.name]).reshape(-1).astype(np.int32)
+                self.forward_program.array_written(g + "_d")
+                self.backward_program.array_written(g + "_d")
+
     def backward(self, weights: dict[str, Any], tape: ForwardTape, terms: Any,
                  kick: dict[str, Any] | None = None) -> Gradients:
         ir, A, lay = self.ir, self.arrays, self.layout
