@@ -56,8 +56,8 @@ the first rule is the one compared with the peers).
 Run: ``python benchmarks/train_shd.py [--engine cupy] [--dt 1 5] [--batches 10] [--quick]
 [--train shd_train.h5] [--peers snntorch torch] [--compile] [--threads 1]``. ``--compile``
 wraps the peers' per-step function in ``torch.compile``; it helps ``--peers torch`` but makes
-snnTorch's neurons (tensors kept as module attributes) recompile. ``--threads`` caps torch's
-and NumPy's CPU threads (CPU runs on a shared machine).
+snnTorch's neurons (tensors kept as module attributes) recompile. ``--threads`` caps torch's,
+NumPy's and our cpp engine's CPU threads (CPU runs on a shared machine).
 """
 
 from __future__ import annotations
@@ -438,16 +438,17 @@ METHODS = {"eventprop": "EventProp (exact gradients)",
            "eprop": "e-prop (eligibility traces, triangle pseudo-derivative; generated kernels)"}
 
 
-def eventprop_runner(cfg: Config, engine: str, seed: int, rule: str = "eventprop") -> Runner:
+def eventprop_runner(cfg: Config, engine: str, seed: int, rule: str = "eventprop",
+                     threads: int | None = None) -> Runner:
     """Our network of ``rule`` + Adam on ``engine`` (its generated kernels: numpy, cpp,
-    cupy)."""
+    cupy), on ``threads`` CPU threads (the cpp engine; None: ``$GPUSPIKE_THREADS`` or all)."""
     from gpuspike.engine.rules.network import make_network
     from gpuspike.engine.training.loop import TrainingError
     from gpuspike.engine.training.optim import Adam
     from gpuspike.engine.training.protocol import Batch
 
     ir, params = initial_weights(cfg, seed)
-    net = make_network(rule, ir, params, engine=engine, dtype=np.float32)
+    net = make_network(rule, ir, params, engine=engine, dtype=np.float32, threads=threads)
     opt = Adam(LR)
     name = net.backend.name
     index = np.arange(cfg.batch_size)
@@ -773,8 +774,8 @@ def run_config(
     log(f"== dt {cfg.dt_ms} ms: {cfg.n_steps} steps, {len(batches) - 1} timed batches")
     ours = None
     for rule in args.rules:
-        res = report(measure(functools.partial(eventprop_runner, cfg, engine, args.seed, rule),
-                             batches),
+        res = report(measure(functools.partial(eventprop_runner, cfg, engine, args.seed, rule,
+                                               args.threads), batches),
                      common, note)
         ours = ours or res
         free_device_memory(engine, device)
