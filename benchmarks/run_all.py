@@ -23,8 +23,11 @@ sys.path.insert(0, str(HERE))
 
 from common import emit, log, resolve_engine  # noqa: E402 - after the path set-up
 
-#: train_shd's size on the CPU without --quick (minutes on 2 cores, not the GPU's sizes).
-SHD_CPU = ["train_shd.py", "--dt", "5", "--batches", "3"]
+#: train_shd's size on the CPU without --quick (minutes on 2 cores, not the GPU's sizes):
+#: EventProp and BPTT (e-prop's per-synapse traces take ~20 s per batch on a CPU core)
+SHD_CPU = ["train_shd.py", "--dt", "5", "--batches", "3", "--rules", "eventprop", "bptt"]
+#: on the GPU every rule, 10 timed batches at dt 1 and 5 ms
+SHD_GPU = ["train_shd.py", "--rules", "eventprop", "bptt", "eprop"]
 
 
 def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
@@ -37,8 +40,8 @@ def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
         # NEST skipped where it is missing) on the GPU
         ("pynn_microcircuit", ["pynn_microcircuit.py"] if engine != "cupy" or quick
          else ["pynn_microcircuit.py", "--scale", "1", "--dc"]),
-        # EventProp against snnTorch BPTT: 10 timed batches at dt 1 and 5 ms on the GPU
-        ("train_shd", ["train_shd.py"] if engine == "cupy" or quick else SHD_CPU),
+        # our rules against snnTorch / torch BPTT: 10 timed batches at dt 1 and 5 ms on the GPU
+        ("train_shd", ["train_shd.py"] if quick else SHD_GPU if engine == "cupy" else SHD_CPU),
     ]
     if engine == "cupy" and not quick:
         # the CPU size on the GPU too, against the same Brian2 peer, and float32 at scale
