@@ -253,6 +253,21 @@ class CppTarget(CFamilyPrinter):
             return ["#pragma omp for schedule(static)", head]
         return [head]
 
+    def synapse_domain(self, dom: k.SynapseDomain, kern: k.Kernel, decls) -> list[str]:
+        if not dom.dense:
+            return super().synapse_domain(dom, kern, decls)
+        # (batch entry, pre) rows shared by the threads; each row's posts in order, contiguous
+        rows = self.B * dom.n_pre
+        out = ["    " + line for line in self.loop("_x", "long long", "0", f"{rows}LL", "grid")]
+        out += ["        " + self._split(dom.n_pre, "_i_"),
+                f"        for (int _k = 0; _k < {dom.n_post}; ++_k) {{",
+                "            const int _j_ = _k;",
+                f"            const long long _s_ = (long long)_i_ * {dom.max_row} + _k;"]
+        out += ["            " + d for d in decls]
+        out += self.block(kern.body, 3)
+        out += ["        }", "    }"]
+        return out
+
     def batch_head(self, dom: k.Domain) -> list[str]:
         head = [f"for (int _b_ = 0; _b_ < {self.B}; ++_b_) {{"]
         if self._shares(self.kern) == "batch":

@@ -84,6 +84,10 @@ class SynapseDomain:
     n_pre: int
     n_post: int
     max_row: int
+    #: every row is full and in post order (all-to-all): the C++ printer runs each
+    #: (batch entry, pre) row as a contiguous inner loop over posts (no column loads, no
+    #: divisions per synapse; vectorisable); the other printers ignore it
+    dense: bool = False
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class _RuleBuilder(_Builder):
         g = self.synapses(q)
         pre, post = self.ir.population(q.pre).size, self.ir.population(q.post).size
         self.declare(f"{g}__valid", "int32", pre * post, role="connectivity", owner=q.name)
-        return k.SynapseDomain(g, pre, post, post)
+        return k.SynapseDomain(g, pre, post, post, dense=True)
 
 
 class BPTTBuilder(_RuleBuilder):
