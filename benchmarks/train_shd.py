@@ -485,6 +485,8 @@ def eventprop_runner(cfg: Config, engine: str, seed: int, rule: str = "eventprop
 
     extra = {
         "framework": f"gpuspike-{rule}",
+        # the device string names the engine's default; this is what ran (cpp engine)
+        "cpu_threads": threads,
         "rule": rule,
         "method": METHODS[rule],
         "max_spikes": cfg.max_spikes,
