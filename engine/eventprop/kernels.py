@@ -195,11 +195,13 @@ class _Builder:
         self.declare(p.cap, "int32", 1, role="tape", owner=name)
         return p
 
-    def synapses(self, q) -> str:
-        """Dense synapse group arrays: full rows, weights (and delays) ``[pre * n_post + post]``."""
+    def synapses(self, q, transposed: bool = False) -> str:
+        """Dense synapse group arrays: full rows, weights (and delays) ``[pre * n_post + post]``;
+        ``transposed``: the group ``<g>t`` of rows by post neuron, ``[post * n_pre + pre]``."""
         pre, post = _pop_size(self.ir, q.pre), _pop_size(self.ir, q.post)
-        g = self.lay.projs[q.name]
-        self.declare(f"{g}__rowlen", "int32", pre, role="connectivity", owner=q.name)
+        g = self.lay.projs[q.name] + ("t" if transposed else "")
+        self.declare(f"{g}__rowlen", "int32", post if transposed else pre, role="connectivity",
+                     owner=q.name)
         self.declare(f"{g}__cols", "int32", pre * post, role="connectivity", owner=q.name)
         self.declare(f"{g}_w", "float", pre * post, role="parameter", owner=q.name)
         if q.has_delays:

@@ -136,24 +136,12 @@ class BPTTBuilder(_RuleBuilder):
         self.declare(names.sg, "float", size, role="tape", owner=p.name)
         return [k.Store(names.sg, self.sigma(p), (STEP * self.B + B_) * p.size + I_)], {}
 
-    def transposed(self, q) -> str:
-        """A copy of ``q``'s synapses by post neuron (``wt[post * n_pre + pre]``; delays
-        too): the feedback's rows, contiguous in the pre neurons it adds to."""
-        g = self.lay.projs[q.name] + "t"
-        pre, post = self.ir.population(q.pre).size, self.ir.population(q.post).size
-        self.declare(f"{g}__rowlen", "int32", post, role="connectivity", owner=q.name)
-        self.declare(f"{g}__cols", "int32", pre * post, role="connectivity", owner=q.name)
-        self.declare(f"{g}_w", "float", pre * post, role="parameter", owner=q.name)
-        if q.has_delays:
-            self.declare(f"{g}_d", "int32", pre * post, role="parameter", owner=q.name)
-        return g
-
     def feedback(self, q) -> tuple:
         """``f_i += g w_ji a_J,j(n + d_ji)`` for every synapse, as events of every post
         neuron ``j`` over its transposed row: per (example, j) an ``axpy`` into ``f``."""
         ir, lay = self.ir, self.lay
         pre, post = ir.population(q.pre), ir.population(q.post)
-        gt = self.transposed(q)
+        gt = self.synapses(q, transposed=True)   # rows contiguous in the pre neurons
         pn = self.pop_state(q.post, "aJ")
         fb = self.pop_state(q.pre, "fb").fb
         dom = k.PathwayDomain(gt, "pre", q.post, post.size, pre.size, pre.size, post.size,
