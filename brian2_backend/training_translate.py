@@ -137,16 +137,22 @@ def _uniform(group: Any, var: str, what: str) -> float:
     return float(values[0]) if values.size else 0.0
 
 
-def neuron_of(group: Any, run_namespace: Mapping[str, Any]) -> CanonicalLIF:
-    """The canonical LIF (or LI) dynamics of a Brian2 ``NeuronGroup``."""
+def neuron_of(group: Any, run_namespace: Mapping[str, Any], dt: float) -> CanonicalLIF:
+    """The canonical LIF (or LI) dynamics of a Brian2 ``NeuronGroup`` on steps of ``dt``.
+
+    ``refractory=r`` (a duration) holds ``(unless refractory)`` variables for
+    ``timestep(r, dt) - 1`` steps after a spike's step in Brian2's schedule: the canonical
+    ``t_ref`` is ``r - dt`` (BPTT and e-prop train it; EventProp refuses it)."""
     where = f"NeuronGroup {group.name!r}"
     refractory = getattr(group, "_refractory", False)
+    t_ref = 0.0
     if refractory is not False and refractory is not None:
-        if isinstance(refractory, str) or _si(refractory) != 0.0:
+        if isinstance(refractory, str):
             raise UnsupportedFeature(
-                f"{where}: refractory={refractory!r}; EventProp has no refractory period — "
-                "drop refractory= (and '(unless refractory)') from the group"
+                f"{where}: refractory={refractory!r} (an expression or condition); training "
+                "takes a fixed duration (refractory=5*ms) or none"
             )
+        t_ref = max(0.0, _si(refractory) - dt)
     if set(group.events) - {"spike"}:
         raise UnsupportedFeature(
             f"{where}: custom events {sorted(set(group.events) - {'spike'})}"
@@ -162,7 +168,8 @@ def neuron_of(group: Any, run_namespace: Mapping[str, Any]) -> CanonicalLIF:
     codes = [c for c in (threshold, reset) if c]
     ns = group_namespace(group, codes, run_namespace)
     neuron = lif_from_equations(
-        str(group.equations), ns, threshold=threshold, reset=reset, where=where
+        str(group.equations), ns, threshold=threshold, reset=reset, where=where,
+        refractory=t_ref if threshold is not None else 0.0,
     )
     if _uniform(group, neuron.current, "current") != 0.0:
         raise UnsupportedFeature(
@@ -320,7 +327,7 @@ def translate(
     neurons = {}
     for name, g in groups.items():
         if g is not inp:
-            neurons[name] = neuron_of(g, ns)
+            neurons[name] = neuron_of(g, ns, dt)
             pops.append(TrainPopulation(name, len(g), neurons[name]))
     if output is None:
         sources = {s.source.name for s in syns.values()}

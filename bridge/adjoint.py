@@ -25,7 +25,9 @@ lambda = -costate/tau) propagates in reverse time by ``exp(M^T dt)`` rescaled::
     dL/dw_ji = -tau_s g_j sum_{spikes k of i} lambda_I,j(t_k + d_ji)
 
 Models that do not fit (a third state variable, a non-linear term, a relative reset, a bias
-current, refractoriness) raise :class:`UnsupportedFeature` saying what to change.
+current) raise :class:`UnsupportedFeature` saying what to change. Two extensions are trained
+by the surrogate rules (BPTT, e-prop) only: an adaptive threshold (ALIF) and a refractory
+period (the membrane held at the reset, ``t_ref``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from .expressions import parse_expression
 #: What the user is told when the model is not an EventProp-trainable LIF.
 _FIX = ("EventProp trains leaky integrate-and-fire neurons with an exponential current "
         "synapse: 'dv/dt = (v_rest - v + R*I)/tau_m' and 'dI/dt = -I/tau_s', threshold "
-        "'v > theta', reset 'v = v_reset', no refractory period")
+        "'v > theta', reset 'v = v_reset', no refractory period (BPTT and e-prop take one)")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,16 @@ class CanonicalLIF:
     tau_a: float | None = None
     beta_a: float = 0.0
     adaptation: str = "a"
+    #: refractory period (BPTT and e-prop): after the step of a spike the membrane is held
+    #: at ``v_reset`` for :meth:`refractory_steps` steps (its propagation skipped, the
+    #: current still integrating; PyNN's/NEST's ``tau_refrac``; Brian2's ``refractory=r``
+    #: with ``(unless refractory)`` on the membrane is ``r - dt``)
+    t_ref: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.t_ref < 0 or (self.t_ref > 0 and not self.spiking):
+            raise ModelError(f"a refractory period ({self.t_ref}) needs t_ref >= 0 and a "
+                             "spiking neuron (theta)")
         if self.tau_a is not None:
             if not self.spiking:
                 raise ModelError("an adaptive threshold needs a spiking neuron (theta)")
@@ -87,6 +97,11 @@ class CanonicalLIF:
     def adaptive(self) -> bool:
         """An ALIF neuron (adaptive threshold)."""
         return self.tau_a is not None
+
+    def refractory_steps(self, dt: float) -> int:
+        """Steps the membrane is held after a spike's step: ``floor(t_ref / dt)`` (to 1e-3
+        of a step, Brian2's ``timestep`` rule)."""
+        return int(math.floor(self.t_ref / dt + 1e-3)) if self.t_ref > 0 else 0
 
     def rho(self, dt: float) -> float:
         """The adaptation's decay over one step, ``e^{-dt/tau_a}``."""
@@ -191,7 +206,9 @@ def lif_from_equations(
     initial_v : float, optional
         Initial membrane value (default ``v_rest``).
     refractory : float
-        Must be 0: EventProp as implemented has no refractory period.
+        Seconds the membrane is held at the reset after a spike's step
+        (:attr:`CanonicalLIF.t_ref`; BPTT and e-prop train it, EventProp refuses it). The
+        membrane's equation must carry ``(unless refractory)`` and the current's must not.
     where : str
         Object name for error messages.
 
@@ -200,8 +217,6 @@ def lif_from_equations(
     CanonicalLIF
     """
     ns = dict(namespace or {})
-    if refractory:
-        raise UnsupportedFeature(f"{where}: a refractory period ({refractory}) — {_FIX}")
     eqs = parse_equations(equations)
     odes = {name: _numeric(expr, ns) for name, expr in eqs.odes().items()}
     adapt = None
@@ -269,6 +284,16 @@ def lif_from_equations(
             raise UnsupportedFeature(f"{where}: the adaptation {adapt.name!r} must only move "
                                      f"the threshold — {_ALIF_FIX}")
         extra = dict(tau_a=adapt.tau_a, beta_a=adapt.beta_a, adaptation=adapt.name)
+    if refractory:
+        if threshold is None:
+            raise ModelError(f"{where}: a refractory period needs a threshold and reset")
+        held = {ln.name for ln in eqs.of_kind("diff", "unless refractory")}
+        if voltage not in held or current in held:
+            raise UnsupportedFeature(
+                f"{where}: a refractory period holds the membrane at the reset while the "
+                f"current goes on: mark 'd{voltage}/dt = ... (unless refractory)' and not "
+                f"d{current}/dt (flagged now: {sorted(held) or 'none'})")
+        extra["t_ref"] = float(refractory)
     return CanonicalLIF(tau_m, tau_s, theta, v_reset, v_rest, b * tau_m, u0, voltage, current,
                         **extra)
 

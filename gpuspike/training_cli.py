@@ -53,17 +53,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 #: the max-over-time readout with cross-entropy; its Adam 2e-4 is for batch 256, here batch
 #: 32 with 1e-3 on SHD-format files and 2e-3 on MNIST-5k's 20-step trials, not swept).
 #: e-prop on SHD-format files follows mlGeNN's e-prop SHD example (256 ALIF, theta 0.6,
-#: tau_a 2 s, beta 0.0174; firing-rate regularisation towards 10 Hz: ``reg_nu`` is 10 Hz
-#: times the trial; Adam 1e-3) without its 5 ms refractory period (the training neurons have
-#: none); on MNIST-5k LIF with the summed readout. Neither takes EventProp's gradient
-#: clipping or weight lifting (remedies for exact adjoints' surges and silent neurons).
+#: tau_a 2 s, beta 0.0174, refractory 5 ms; firing-rate regularisation towards 10 Hz:
+#: ``reg_nu`` is 10 Hz times the trial; Adam 1e-3); on MNIST-5k LIF with the summed
+#: readout. Neither takes EventProp's gradient clipping or weight lifting (remedies for
+#: exact adjoints' surges and silent neurons).
 #: Measured figures: README, benchmarks/RESULTS.md.
 RULE_DEFAULTS: dict[tuple[str, str], dict[str, Any]] = {
     ("bptt", "mnist5k"): dict(lr=2e-3, loss="max_ce"),
     ("eprop", "mnist5k"): dict(lr=2e-3, loss="avg_ce"),
     ("bptt", "shd"): dict(lr=1e-3, loss="max_ce", clip=0.0, lift=0.0),
     ("eprop", "shd"): dict(lr=1e-3, loss="avg_ce", reg=1e-3, reg_nu=None, clip=0.0,
-                           lift=0.0, neuron="alif", theta=0.6, tau_a=2.0, beta_a=0.0174),
+                           lift=0.0, neuron="alif", theta=0.6, tau_a=2.0, beta_a=0.0174,
+                           refractory=5e-3),
 }
 RULES = ("eventprop", "bptt", "eprop")
 #: Per-dataset defaults of the options every dataset has.
@@ -72,7 +73,8 @@ COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=Tru
               dtype="float32", ease_in=False, val_fraction=0.0, early_stopping=None,
               calibrate=False, guard=True, eval_every=None, rule="eventprop",
               surrogate=None, surrogate_scale=None, neuron="lif", theta=1.0, tau_a=2.0,
-              beta_a=0.0174)
+              beta_a=0.0174, refractory=0.0, augment_dropout=0.0, augment_jitter=0,
+              val_speaker=None)
 #: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
 MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
@@ -97,12 +99,7 @@ def _datasets(cfg: Mapping[str, Any]):
                          "--loso-speaker K to hold one speaker of the training file out)")
     train = read_shd(cfg["train"])
     if cfg.get("loso_speaker") is not None:
-        k = int(cfg["loso_speaker"])
-        held = train.speakers == k
-        if not held.any():
-            raise ModelError(f"speaker {k} is not in {cfg['train']}; speakers: "
-                             f"{sorted(set(train.speakers.tolist()))}")
-        return train.subset(np.flatnonzero(~held)), train.subset(np.flatnonzero(held))
+        return _speaker_out(train, int(cfg["loso_speaker"]), "--loso-speaker", cfg["train"])
     if not cfg.get("test"):
         raise ModelError("--dataset shd needs --test FILE.h5 (or --loso-speaker K)")
     test = read_shd(cfg["test"], n_channels=train.n_channels)
@@ -161,7 +158,14 @@ def data_recipe(dataset: Any, *, pool_channels: int | None = None, dt: float | N
 def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     """Train as configured and return the metrics (see the module docstring)."""
     from gpuspike.bridge.training_ir import LossSpec
-    from gpuspike.datasets.augment import Compose, channel_shift, step, time_scale
+    from gpuspike.datasets.augment import (
+        Compose,
+        channel_jitter,
+        channel_shift,
+        dropout,
+        step,
+        time_scale,
+    )
     from gpuspike.engine.eventprop.builders import LayeredConfig, initial_params, layered_ir
     from gpuspike.engine.rules.network import make_network
     from gpuspike.engine.training.calibrate import calibrate_input_weights
@@ -202,7 +206,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                          dt, n_steps, theta=float(cfg["theta"]), loss=spec,
                          max_spikes=min(int(cfg["max_spikes"]), n_steps), init=init,
                          tau_a=float(cfg["tau_a"]) if alif else None,
-                         beta_a=float(cfg["beta_a"]) if alif else 0.0)
+                         beta_a=float(cfg["beta_a"]) if alif else 0.0,
+                         t_ref=float(cfg["refractory"]))
     ir = layered_ir(lcfg)
     model = make_network(cfg["rule"], ir, initial_params(ir, init, seed=int(cfg["seed"])),
                          engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
@@ -217,11 +222,28 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
             raise ModelError(f"augment_time_scale must lie in (0, 1), got {x}: time is "
                              "scaled by a factor drawn from [1 - x, 1 + x]")
         steps.append(step(time_scale, low=1.0 - x, high=1.0 + x, duration=n_steps * dt))
+    if int(cfg["augment_jitter"] or 0) > 0:
+        steps.append(step(channel_jitter, n_channels=train_ds.n_channels,
+                          max_jitter=int(cfg["augment_jitter"])))
+    if float(cfg["augment_dropout"] or 0) > 0:
+        x = float(cfg["augment_dropout"])
+        if not 0 < x < 1:
+            raise ModelError(f"augment_dropout is the probability of dropping an input spike, "
+                             f"in (0, 1); got {x}")
+        steps.append(step(dropout, p=x))
     augment = None if not steps else steps[0] if len(steps) == 1 else Compose(tuple(steps))
     val = None
-    if float(cfg["val_fraction"]) > 0:
+    val_ds = None
+    if cfg["val_speaker"] is not None:
+        if float(cfg["val_fraction"]) > 0:
+            raise ModelError("--val-speaker and --val-fraction both choose a validation set; "
+                             "give one")
+        train_ds, val_ds = _speaker_out(train_ds, int(cfg["val_speaker"]), "--val-speaker",
+                                        cfg.get("train"))
+    elif float(cfg["val_fraction"]) > 0:
         train_ds, val_ds = _split_validation(train_ds, float(cfg["val_fraction"]),
                                              int(cfg["seed"]))
+    if val_ds is not None:
         val = BatchLoader(val_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
                           n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
     if int(cfg["augment_blend"] or 0) > 0:
@@ -242,6 +264,9 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     test = BatchLoader(test_ds, batch_size=max(int(cfg["batch_size"]), 256), dt=dt,
                        n_steps=n_steps, xp=model.xp, dtype=model.dtype, shuffle=False)
     clip = AutoClip(float(cfg["clip"])) if float(cfg["clip"] or 0) > 0 else None
+    patience = cfg["early_stopping"]
+    if patience is None and cfg["val_speaker"] is not None:   # keep the best epoch's model
+        patience = int(cfg["epochs"])
     schedule = ExponentialDecay(float(cfg["lr_decay"]))
     if cfg["ease_in"]:
         schedule = EaseIn(inner=schedule)
@@ -249,7 +274,7 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
                  optimiser=Adam(float(cfg["lr"]), clip=clip),
                  schedule=schedule, val=val, test=test,
                  checkpoint_dir=cfg["checkpoint"], resume=bool(cfg["resume"]),
-                 early_stopping_patience=cfg["early_stopping"],
+                 early_stopping_patience=patience,
                  progress=bool(cfg["progress"]),
                  monitor="val_acc" if val is not None else "train_acc",
                  config={k: cfg[k] for k in SHAPE_KEYS}, config_keys=list(SHAPE_KEYS),
@@ -309,6 +334,17 @@ def with_blends(train, n_new: int, seed: int, duration: float):
                         np.concatenate([train.labels, extra.labels]),
                         np.concatenate([train.speakers, extra.speakers]), train.n_channels,
                         keys=list(train.keys), files=files)
+
+
+def _speaker_out(dataset, k: int, option: str, where: Any = None):
+    """``(the others, speaker k)``: a speaker held out (test or validation)."""
+    held = dataset.speakers == k
+    if not held.any():
+        raise ModelError(f"{option} {k}: no such speaker in {where or 'the training set'}; "
+                         f"speakers: {sorted(set(dataset.speakers.tolist()))}")
+    if held.all():
+        raise ModelError(f"{option} {k} is the only speaker left for training")
+    return dataset.subset(np.flatnonzero(~held)), dataset.subset(np.flatnonzero(held))
 
 
 def _split_validation(dataset, fraction: float, seed: int):
@@ -373,6 +409,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--theta", type=float, help="hidden threshold above reset (1; alif 0.6)")
     p.add_argument("--tau-a", type=float, help="alif adaptation time constant in s (2.0)")
     p.add_argument("--beta-a", type=float, help="alif threshold increase per unit a (0.0174)")
+    p.add_argument("--refractory", type=float,
+                   help="hidden neurons' refractory period in s: the membrane held at the "
+                        "reset for floor(refractory / dt) steps after a spike's (bptt and "
+                        "eprop; eprop on shd: 5e-3, others 0)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--engine", choices=("auto", "numpy", "cpp", "cupy"))
@@ -405,11 +445,18 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="scale each example's time by a factor from [1 - X, 1 + X] per epoch")
     p.add_argument("--augment-blend", type=int,
                    help="add this many blends of same-class training pairs (drawn once)")
+    p.add_argument("--augment-dropout", type=float, metavar="P",
+                   help="drop each input spike with probability P (per example and epoch)")
+    p.add_argument("--augment-jitter", type=int, metavar="J",
+                   help="move each input spike to a channel up to J away (per spike)")
     p.add_argument("--dtype", choices=("float32", "float64"))
     p.add_argument("--ease-in", action="store_true", default=None,
                    help="learning rate from 1e-3 x lr up by 5 %% per batch (mlGeNN)")
     p.add_argument("--val-fraction", type=float,
                    help="hold out this stratified fraction of the training set for validation")
+    p.add_argument("--val-speaker", type=int, metavar="K",
+                   help="hold speaker K of the training set out for validation (the model of "
+                        "the best validation epoch is kept: nested speaker hold-out)")
     p.add_argument("--eval-every", type=int, metavar="N",
                    help="test accuracy after every N-th epoch, into the history (curves)")
     p.add_argument("--early-stopping", type=int,

@@ -26,9 +26,12 @@ keep their times in seconds and are binned with ``floor(t / dt)``.
 
 Mapping (checked against ``sim.run`` and NEST in ``tests/pynn/test_training.py``):
 
-- ``IF_curr_exp`` with ``tau_refrac = 0``, ``i_offset = 0`` and ``tau_syn_E == tau_syn_I``
-  is the canonical LIF of :mod:`gpuspike.bridge.adjoint` with ``tau_s = tau_syn``,
-  ``gain = tau_m / cm`` (mV/nA), ``theta = v_thresh - v_rest``, reset ``v_reset - v_rest``.
+- ``IF_curr_exp`` with ``i_offset = 0`` and ``tau_syn_E == tau_syn_I`` is the canonical
+  LIF of :mod:`gpuspike.bridge.adjoint` with ``tau_s = tau_syn``, ``gain = tau_m / cm``
+  (mV/nA), ``theta = v_thresh - v_rest``, reset ``v_reset - v_rest``, the membrane held at
+  the reset for ``floor(tau_refrac / dt)`` steps after a spike's (as ``sim.run`` and NEST
+  simulate it; BPTT and e-prop train it, EventProp needs ``tau_refrac < dt``: PyNN's
+  default 0.1 ms is no step at dt >= 0.2 ms).
   :class:`LeakyIntegratorReadout` (or an ``IF_curr_exp`` whose threshold is at least
   ``1e6`` mV above rest) is the non-spiking readout of the voltage losses.
 - Weights: the engine weight of a synapse is its PyNN weight, sign included. PyNN gives
@@ -462,12 +465,6 @@ class EventPropTrainer(Trainer):
                     f"{role} {pop.label!r} receives a {type(cs).__name__}; EventProp as "
                     "implemented has no injected currents: remove it for training"
                 )
-        if p.get("tau_refrac", 0.0) != 0.0:
-            raise UnsupportedFeature(
-                f"{role} {pop.label!r}: tau_refrac = {p['tau_refrac']:g} ms; EventProp as "
-                "implemented has no refractory period: create the cells with tau_refrac=0 "
-                "(PyNN's default is 0.1 ms)"
-            )
         if p["i_offset"] != 0.0:
             raise UnsupportedFeature(
                 f"{role} {pop.label!r}: i_offset = {p['i_offset']:g} nA; EventProp's neuron "
@@ -526,7 +523,11 @@ class EventPropTrainer(Trainer):
                 raise ModelError(f"{role} {pop.label!r}: tau_a must be positive and beta_a "
                                  "non-negative")
             adaptation = dict(tau_a=p["tau_a"], beta_a=p["beta_a"], adaptation="theta_a")
-        return CanonicalLIF(p["tau_m"], te, theta, v_reset, v_rest, gain, u0, **adaptation)
+        # tau_refrac: the membrane held for floor(tau_refrac / dt) steps after a spike's
+        # (as simulated); BPTT and e-prop train it, EventProp needs it below one step
+        t_ref = p.get("tau_refrac", 0.0) if theta is not None else 0.0
+        return CanonicalLIF(p["tau_m"], te, theta, v_reset, v_rest, gain, u0, t_ref=t_ref,
+                            **adaptation)
 
     # ------------------------------------------------------------------ projections
     def _make_groups(self) -> list[_Group]:

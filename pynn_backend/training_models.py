@@ -112,7 +112,7 @@ class _ALIF_curr_exp(StandardCellType):
         "v_rest": -65.0,  # resting membrane potential, mV
         "cm": 1.0,  # membrane capacitance, nF
         "tau_m": 20.0,  # membrane time constant, ms
-        "tau_refrac": 0.0,  # refractory period, ms (training needs 0)
+        "tau_refrac": 0.0,  # refractory period, ms (mlGeNN's e-prop SHD recipe: 5)
         "tau_syn_E": 5.0,  # decay time of the excitatory synaptic current, ms
         "tau_syn_I": 5.0,  # decay time of the inhibitory synaptic current, ms
         "v_thresh": -50.0,  # threshold at rest, mV

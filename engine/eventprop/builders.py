@@ -1,8 +1,8 @@
 """Ready-made EventProp networks: input -> LIF hidden (optionally recurrent) -> LI/LIF output.
 
 Defaults follow mlGeNN's examples (EVENTPROP.md §2.5): tau_m = 20 ms, tau_s = 5 ms,
-theta = 1, v_reset = 0, no refractory period, weights drawn from normal distributions
-``N(mean, std)`` per projection.
+theta = 1, v_reset = 0, no refractory period (``t_ref``: BPTT and e-prop), weights drawn
+from normal distributions ``N(mean, std)`` per projection.
 """
 
 from __future__ import annotations
@@ -50,13 +50,16 @@ class LayeredConfig:
     #: ``tau_a`` in seconds, ``None`` for LIF
     tau_a: float | None = None
     beta_a: float = 0.0
+    #: refractory period of the hidden neurons in seconds (BPTT and e-prop; 0: none)
+    t_ref: float = 0.0
 
 
 def layered_ir(cfg: LayeredConfig) -> EventPropIR:
     """The :class:`EventPropIR` of a layered network."""
     lif = CanonicalLIF(cfg.tau_m, cfg.tau_s, cfg.theta, 0.0)
     hidden = CanonicalLIF(cfg.tau_m, cfg.tau_s, cfg.theta, 0.0, tau_a=cfg.tau_a,
-                          beta_a=cfg.beta_a if cfg.tau_a is not None else 0.0)
+                          beta_a=cfg.beta_a if cfg.tau_a is not None else 0.0,
+                          t_ref=cfg.t_ref)
     spiking_out = cfg.loss.kind in SPIKE_LOSSES
     out = lif if spiking_out else CanonicalLIF(cfg.tau_m, cfg.tau_s, None, None)
     pops = (TrainPopulation("in", cfg.n_in), TrainPopulation("hidden", cfg.n_hidden, hidden),

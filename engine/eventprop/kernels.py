@@ -11,6 +11,8 @@ the CPU, CUDA graphs on the GPU). Projections are synapse groups with full rows 
 
     propagate  n >= 1: state at the step's start kept for the tape;
                u <- alpha u + P J ;  J <- beta J ;  v_out[n] = u_out + v_rest
+               (a refractory neuron, surrogate rules only: u held, not propagated, for
+               R steps after a spike's; no spike while held)
     threshold  1 <= n < N: s = u >= theta: push the event, u <- v_reset
                (spiking output: first[b, k] = n at its first spike)
     tape       per event: slot k = min(count, cap - 1); step[k] = n,
@@ -269,9 +271,20 @@ class _Builder:
             if nrn.spiking:   # the state at the step's start, for the tape
                 self.pop_state(p.name, "up", "Jp")
                 body += [k.Store(names.up, u), k.Store(names.Jp, j)]
+            held = nrn.spiking and nrn.refractory_steps(ir.dt) > 0
+            if held:   # refractory: e_rf = 1 while the membrane is held at the reset
+                self.pop_state(p.name, "rc")
+                body += [k.Load("e_rc", names.rc),
+                         k.Let("e_rf", sympy.Piecewise(
+                             (1.0, sympy.And(sympy.Ge(STEP, 1), sympy.Gt(S("e_rc"), 0.5))),
+                             (0.0, True)))]
+                locs.update(e_rc="float", e_rf="float")
+            free = sympy.Piecewise((u, sympy.Gt(S("e_rf"), 0.5)), (S("e_un"), True))
             body.append(k.If(sympy.Ge(STEP, 1), (
                 k.Let("e_un", pr.alpha * u + pr.p_vi * j), k.Let("e_j", pr.beta * j),
-                k.Let("e_u", S("e_un")))))
+                k.Let("e_u", free if held else S("e_un")))))
+            if held:
+                body.append(k.Let("e_rc", S("e_rc") - S("e_rf")))
             theta = nrn.theta
             if nrn.spiking and nrn.adaptive:   # ALIF: the threshold's adaptation decays
                 self.pop_state(p.name, "a")
@@ -291,13 +304,18 @@ class _Builder:
                 spk = S("e_s")
                 self.pop_state(p.name, "ue")   # the state at the crossing step's end
                 after = (k.Let("e_a", S("e_a") + 1),) if nrn.adaptive else ()
+                if held:
+                    after += (k.Let("e_rc", sympy.Float(nrn.refractory_steps(ir.dt))),)
+                free_now = (sympy.Lt(S("e_rf"), 0.5),) if held else ()
                 body += [k.Let("e_s", sympy.And(sympy.Ge(u, theta), sympy.Ge(STEP, 1),
-                                                sympy.Le(STEP, N - 1)), "bool"),
+                                                sympy.Le(STEP, N - 1), *free_now), "bool"),
                          k.If(spk, (k.PushEvent(ring, p.size, depth),
                                     k.Store(names.ue, u),
                                     k.Let("e_u", sympy.Float(nrn.v_reset)), *after))]
                 if nrn.adaptive:
                     body.append(k.Store(names.a, S("e_a")))
+                if held:
+                    body.append(k.Store(names.rc, S("e_rc")))
                 locs["e_s"] = "bool"
                 if p.name == ir.output:
                     self.declare("first", "int32", out.size, batched=True, role="output",

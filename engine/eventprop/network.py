@@ -85,6 +85,14 @@ class EventPropNetwork:
                 raise UnsupportedFeature(
                     f"EventProp's exact adjoint covers LIF neurons; {adaptive} have an adaptive "
                     "threshold (ALIF): train them with rule='bptt' or rule='eprop'")
+            held = [p.name for p in ir.populations if not p.is_input and p.neuron.spiking
+                    and p.neuron.refractory_steps(ir.dt)]
+            if held:
+                raise UnsupportedFeature(
+                    f"EventProp's exact adjoint covers LIF neurons without a refractory "
+                    f"period; {held} are refractory for at least one step: train them with "
+                    "rule='bptt' or rule='eprop', or set the refractory period to 0 "
+                    "(PyNN tau_refrac=0; Brian2: no refractory=)")
         self.ir = ir
         self.backend = _backend(engine)
         self.xp = self.backend.xp

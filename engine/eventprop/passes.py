@@ -175,16 +175,7 @@ class TrainingPrograms:
                     total = total + inputs.reshape(N * B, -1) @ (gain * weights[q.name]).T
             drive[0] = 0   # row n + 1: the current that input step n adds
             drive[1:] = total.reshape(N, B, -1)
-        for p in ir.populations:
-            if p.is_input:
-                continue
-            names = lay.pops[p.name]
-            A[names.u][...] = p.neuron.u0
-            A[names.J][...] = 0
-            if p.neuron.spiking:
-                A[names.count][...] = 0
-            if names.a in A:
-                A[names.a][...] = 0
+        self._initial_states()
         out = ir.population(ir.output)
         vout = A["vout"].reshape(N + 1, B, out.size)
         if out.neuron.spiking:
@@ -211,6 +202,19 @@ class TrainingPrograms:
         first = A["first"].copy() if out.neuron.spiking else None
         return ForwardTape(vout.copy(), first, {n: c.copy() for n, c in counts.items()},
                            inputs, raster)
+
+    def _initial_states(self) -> None:
+        """Every population at the trial's start: ``u = u0``, no current, adaptation or
+        refractoriness, an empty spike count."""
+        A = self.arrays
+        for p in self.ir.populations:
+            if p.is_input:
+                continue
+            names = self.layout.pops[p.name]
+            A[names.u][...] = p.neuron.u0
+            for v in (names.J, names.count, names.a, names.rc):
+                if v in A:
+                    A[v][...] = 0
 
     def _raster(self, name: str, b: int) -> list[tuple[int, Any]]:
         """Spike steps and neuron indices of example ``b``, from the tape."""

@@ -11,6 +11,10 @@ discrete map of one population is::
     u'_n = alpha u_{n-1} + P J_{n-1}          u_n = (1 - s_n) u'_n + s_n v_reset
     J_n  = beta J_{n-1} + g sum_i w_ji m_i,n    (m: the pre spikes (counts) of step n)
 
+With a refractory period of ``R`` steps (``t_ref``), ``r_n = 1`` at the ``R`` steps after a
+spike's: there ``u'_n = u_{n-1}`` (held at ``v_reset``), ``s_n = 0`` and ``sigma_n = 0``
+(the refractory flag is taken as a constant, like the detached reset).
+
 The reset is *detached* (SpyTorch's ``(1 - s) u``: ``du_n/du'_n = 1 - s_n``, no derivative
 through ``s`` there), and the readout's voltage is ``v_n = u'_n + v_rest``. The loss gives
 ``e_n = dL/dv_n`` (``dldv``, from :mod:`gpuspike.engine.eventprop.losses`: ``source_n dt``,
@@ -26,13 +30,15 @@ the max readout's impulse at its step), the spike-count regulariser ``k_j = dL_r
     feedback  per synapse (every pre, spiking or not): f_i += g w_ji a_J,j
     update    a'  = a_u (1 - s_n) + (f + k) sigma_n (+ e_n at the readout)
               n >= 1:  a_u <- alpha a' ;  a_J <- P a' + beta a_J
+              (held, r_n = 1, read from the tape: a_u <- a' ; a_J <- beta a_J)
 
 **e-prop** (:meth:`EpropBuilder.eprop`, forward time, after a forward pass that gave the
 loss's ``e_n``; memory independent of ``N`` but for ``e``): per synapse (i -> j) of a hidden
 population, eligibility ``eps_u = du_j/dw_ji`` along j's own state only (recurrent
 spikes' dependence on ``w`` ignored: e-prop's approximation, exact without recurrence)::
 
-    du      = alpha eps_u + P eps_J,i   (n >= 1)    eps_J,i: the pre trace  beta eps_J + g m_i
+    du      = alpha eps_u + P eps_J,i   (n >= 1; eps_u while held)
+                                                  eps_J,i: the pre trace  beta eps_J + g m_i
     el      = sigma_n du ;  eps_u <- (1 - s_n) du
     F_u     <- alpha_o F_u + P_o F_J ;  F_J <- beta_o F_J + g_o el     (the readout's filter)
     G_ji    += L_j,n F_u + k_j el,        L_j,n = sum_k w_kj e_k,n     (learning signal)
@@ -116,9 +122,14 @@ class _RuleBuilder(_Builder):
     def sigma(self, p) -> sympy.Expr:
         """``sigma_n`` of the voltage ``e_u`` (0 where the threshold is not applied)."""
         nrn = p.neuron
-        active = sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1))
         return sympy.Piecewise((self.surrogate.expr(_distance(nrn), nrn.theta, nrn.v_reset),
-                                active), (0.0, True))
+                                self.active(p)), (0.0, True))
+
+    def active(self, p) -> sympy.Basic:
+        """The threshold is applied at this step: ``1 <= n <= N - 1``, not refractory
+        (``e_rf``, the step kernel's flag)."""
+        held = (sympy.Lt(S("e_rf"), 0.5),) if p.neuron.refractory_steps(self.ir.dt) else ()
+        return sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1), *held)
 
     def dense_synapses(self, q) -> k.SynapseDomain:
         """Every synapse of ``q`` (full rows, ``s = pre * n_post + post``) as a domain."""
@@ -189,7 +200,15 @@ class BPTTBuilder(_RuleBuilder):
                                     k.Let("e_p", S("e_p") - 1, "int32"),
                                     k.Let("e_f", sympy.Float(1.0)))),
                     k.Store(names.ptr, S("e_p")), k.Store(names.spk, S("e_f"))]
-
+            R = p.neuron.refractory_steps(ir.dt)
+            if R:   # held at step n: the previous spike lies within R steps before n
+                self.pop_state(p.name, "rfb")
+                body += [k.Let("e_k", sympy.Piecewise((S("e_p"), sympy.Gt(S("e_p"), 0)),
+                                                      (0, True)), "int32"),
+                         k.Load("e_at", names.tstep, (B_ * p.size + I_) * cap + S("e_k")),
+                         k.Store(names.rfb, sympy.Piecewise(
+                             (1.0, sympy.And(sympy.Ge(S("e_p"), 0), sympy.Ge(n, 1),
+                                             sympy.Le(n - S("e_at"), R))), (0.0, True)))]
             self.kernel(f"{names.prefix}_spikes", k.ElementDomain(p.name, p.size), body,
                         "update", f"the taped spikes of {p.name!r} at this step",
                         {"e_cap": "int32", "e_p": "int32", "e_k": "int32", "e_at": "int32",
@@ -272,9 +291,16 @@ class BPTTBuilder(_RuleBuilder):
                 locs["e_e"] = "float"
             decay = ((k.Let("e_aa", p.neuron.rho(ir.dt) * S("e_aa")),)
                      if p.neuron.spiking and p.neuron.adaptive else ())
+            alpha, p_vi = pr.alpha, pr.p_vi
+            if p.neuron.spiking and p.neuron.refractory_steps(ir.dt):
+                # held: u'_n = u_{n-1}, no drive from J_{n-1}
+                body.append(k.Load("e_rf", self.pop_state(p.name, "rfb").rfb))
+                alpha = alpha + (1 - alpha) * S("e_rf")
+                p_vi = p_vi * (1 - S("e_rf"))
+                locs["e_rf"] = "float"
             body.append(k.If(sympy.Ge(n, 1), (
-                k.Let("e_nu", pr.alpha * S("e_a")),
-                k.Let("e_aj", pr.p_vi * S("e_a") + pr.beta * S("e_aj")),
+                k.Let("e_nu", alpha * S("e_a")),
+                k.Let("e_aj", p_vi * S("e_a") + pr.beta * S("e_aj")),
                 k.Let("e_au", S("e_nu")), *decay)))
             body += [k.Store(names.au, S("e_au")), k.Store(names.aJ, S("e_aj"))]
             if decay:
@@ -293,10 +319,12 @@ class EpropBuilder(_RuleBuilder):
 
     def step_extra(self, p, names: PopNames):
         self.pop_state(p.name, "sgc", "spc")
-        active = sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1))
         spike = sympy.Piecewise((1.0, sympy.And(sympy.Ge(_distance(p.neuron), p.neuron.theta),
-                                                active)), (0.0, True))
-        return [k.Store(names.sgc, self.sigma(p)), k.Store(names.spc, spike)], {}
+                                                self.active(p))), (0.0, True))
+        out = [k.Store(names.sgc, self.sigma(p)), k.Store(names.spc, spike)]
+        if p.neuron.refractory_steps(self.ir.dt):   # held this step: du = eps_u
+            out.append(k.Store(self.pop_state(p.name, "rfc").rfc, S("e_rf")))
+        return out, {}
 
     def _pre_trace(self, q) -> str:
         return self.declare(f"{self.lay.projs[q.name]}_pj", "float",
@@ -401,13 +429,18 @@ class EpropBuilder(_RuleBuilder):
                                      + post.neuron.gain * S("e_ar"), "syn")]
             else:
                 pre_trace = [k.Load("e_pj", self._pre_trace(q), "pre")]
+            held, free = [], first   # a held membrane keeps its eligibility: du = eps_u
+            if post.neuron.refractory_steps(ir.dt):
+                held = [k.Load("e_rf", pn.rfc, "post")]
+                free = sympy.And(first, sympy.Lt(S("e_rf"), 0.5))
             body = [k.Load("e_eu", traces["eu"], "syn"), k.Load("e_fj", traces["fj"], "syn"),
                     k.Load("e_fu", traces["fu"], "syn"), k.Load("e_gb", gb, "syn"),
                     *pre_trace, k.Load("e_sg", pn.sgc, "post"),
                     k.Load("e_sp", pn.spc, "post"), k.Load("e_l", pn.ls, "post"),
                     k.Load("e_kk", pn.kick, J_),
+                    *held,
                     k.Let("e_du", sympy.Piecewise((pr.alpha * S("e_eu") + pr.p_vi * S("e_pj"),
-                                                   first), (0.0, True))),
+                                                   free), (S("e_eu"), first), (0.0, True))),
                     *self._adaptive_eligibility(post.neuron, traces, first),
                     k.Let("e_fu", sympy.Piecewise((po.alpha * S("e_fu") + po.p_vi * S("e_fj"),
                                                    first), (S("e_fu"), True))),
@@ -419,7 +452,7 @@ class EpropBuilder(_RuleBuilder):
                 body.append(k.Store(traces["ea"], S("e_ea") + S("e_el"), "syn"))
             locs = {v: "float" for v in ("e_eu", "e_fj", "e_fu", "e_gb", "e_pj", "e_sg",
                                          "e_sp", "e_l", "e_kk", "e_du", "e_el", "e_ar",
-                                         "e_ea")}
+                                         "e_ea", "e_rf")}
             locs["e_d"] = "int32"
             self.kernel(f"{g}_eligibility", self.dense_synapses(q), body, "eligibility",
                         f"e-prop eligibility of {q.name}", locs)

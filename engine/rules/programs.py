@@ -141,17 +141,10 @@ class EpropPrograms(_RulePrograms):
 
     def backward(self, weights: dict[str, Any], tape: ForwardTape, terms: Any,
                  kick: dict[str, Any] | None = None) -> Gradients:
-        ir, A, lay = self.ir, self.arrays, self.layout
+        ir = self.ir
         self._common(terms, kick)
         self._zero("_pj", "_xu", "_eu", "_ea", "_fj", "_fu", "_gb", "_ls", "_ej", "_sh")
-        for p in ir.populations:   # the forward pass again, from the start
-            if p.is_input:
-                continue
-            names = lay.pops[p.name]
-            A[names.u][...] = p.neuron.u0
-            A[names.J][...] = 0
-            if names.a in A:
-                A[names.a][...] = 0
+        self._initial_states()   # the forward pass again, from the start
         self._start(self.backward_program)
         self.backward_program.run(ir.n_steps + 1)
         self.backward_program.sync()

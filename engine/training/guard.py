@@ -6,9 +6,11 @@ back by itself (measured on spoken digits, see issue notes in benchmarks/RESULTS
 guard watches every batch and flags a runaway when, over the last ``window`` batches,
 
 - a population's mean spike count per neuron and trial exceeds ``spike_factor`` times its
-  reference ``max(target, s_good)``, where ``target`` is the regulariser's rate (when the
-  loss has one) and ``s_good`` the population's mean over the last good epoch (the first
-  batch of the run, before any update, while no epoch has ended); or
+  reference ``max(target, s_good, floor)``, where ``target`` is the regulariser's rate
+  (when the loss has one), ``s_good`` the population's mean over the last good epoch (the
+  first batch of the run, before any update, while no epoch has ended) and ``floor`` the
+  least count that can run away (:func:`default_guard`: a spike on 5 % of the trial's
+  steps, at least 1: a layer that starts nearly silent may learn to fire); or
 - the mean loss exceeds ``loss_factor`` times the reference loss ``L_good`` (the last good
   epoch's training loss, the first batch's before that) and ``L_good + loss_margin``; or
 - the loss or a gradient is not finite (one batch is enough);
@@ -64,6 +66,8 @@ class RunawayGuard:
     lr_factor: float = 0.5
     max_recoveries: int = 4
     targets: Mapping[str, float] = field(default_factory=dict)
+    #: the least spike reference (spikes per neuron and trial)
+    floor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.spike_factor <= 1 or self.loss_factor <= 1:
@@ -92,7 +96,7 @@ class RunawayGuard:
         ref = self.good_spikes.get(pop, self.first_spikes.get(pop))
         if ref is None:
             return None
-        return max(ref, float(self.targets.get(pop, 0.0)), 1e-9)
+        return max(ref, float(self.targets.get(pop, 0.0)), self.floor)
 
     def check_batch(self, loss: float, spikes: Mapping[str, float]) -> str | None:
         """The cause, when this batch completes a runaway; ``None`` otherwise."""
@@ -153,11 +157,14 @@ class RunawayGuard:
 
 def default_guard(model: Any, **overrides: Any) -> RunawayGuard:
     """A guard whose spike targets are the model's regulariser rate ``nu`` for every
-    hidden population (when the loss regularises spike counts), else none."""
+    hidden population (when the loss regularises spike counts), else none, and whose
+    floor is a spike on 5 % of the trial's steps (at least 1)."""
     ir = getattr(model, "ir", None)
     targets: dict[str, float] = {}
     loss = getattr(ir, "loss", None)
     if loss is not None and (loss.reg_upper > 0 or loss.reg_lower > 0):
         targets = {p.name: float(loss.reg_nu) for p in ir.populations
                    if not p.is_input and p.name != ir.output}
+    n_steps = getattr(ir, "n_steps", 0) or 0
+    overrides.setdefault("floor", max(1.0, 0.05 * n_steps))
     return RunawayGuard(targets=overrides.pop("targets", targets), **overrides)

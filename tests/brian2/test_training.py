@@ -279,15 +279,39 @@ def _simple(neuron_kwargs=None, on_pre="I_post += w", model="w : 1", eqs=EQS, ex
     return Network(inp, hid, out, s1, s2, *extra), out
 
 
+HELD = """dv/dt = (I - v)/tau_m : 1 (unless refractory)
+          dI/dt = -I/tau_s : 1"""
+
+
+@pytest.mark.parametrize(
+    "refractory, eqs, rule, match",
+    [
+        (2 * ms, EQS, "bptt", r"'hid'.*holds the membrane.*'dv/dt = \.\.\. \(unless refractory\)'"),
+        ("v > 0.5", HELD, "bptt", r"'hid'.*expression or condition.*refractory=5\*ms"),
+        (3 * ms, HELD, "eventprop", r"without a refractory period; \['hid'\].*rule='bptt'"),
+    ],
+    ids=["membrane-not-held", "condition", "eventprop"],
+)
+def test_refractory_periods_that_cannot_train(refractory, eqs, rule, match):
+    net, out = _simple({"threshold": "v > 1", "reset": "v = 0", "refractory": refractory},
+                       eqs=eqs)
+    with pytest.raises(UnsupportedFeature, match=match):
+        EventPropTrainer(net, output=out, dt=1 * ms, duration=10 * ms, engine="numpy",
+                         rule=rule)
+
+
+def test_a_refractory_period_of_one_step_is_eventprops_model():
+    """Brian2's refractory=dt holds the membrane for no step after the spike's."""
+    net, out = _simple({"threshold": "v > 1", "reset": "v = 0", "refractory": 1 * ms},
+                       eqs=HELD)
+    tr = EventPropTrainer(net, output=out, dt=1 * ms, duration=10 * ms, engine="numpy")
+    assert tr.ir.population("hid").neuron.refractory_steps(tr.dt) == 0
+
+
 @pytest.mark.parametrize(
     "kwargs, eqs, match",
     [
         ({"threshold": "v > 1", "reset": "v -= 1"}, EQS, r"'hid'.*relative.*absolute reset"),
-        (
-            {"threshold": "v > 1", "reset": "v = 0", "refractory": 2 * ms},
-            EQS,
-            r"'hid'.*refractory.*drop refractory=",
-        ),
         (
             {"threshold": "v > 1", "reset": "v = 0"},
             EQS + "\n dg/dt = -g/tau_s : 1",
@@ -295,7 +319,7 @@ def _simple(neuron_kwargs=None, on_pre="I_post += w", model="w : 1", eqs=EQS, ex
         ),
         ({"threshold": "v > 1"}, EQS, r"'hid'.*threshold without a reset"),
     ],
-    ids=["relative-reset", "refractory", "third-state-variable", "no-reset"],
+    ids=["relative-reset", "third-state-variable", "no-reset"],
 )
 def test_unsupported_neuron_models_name_the_group_and_the_fix(kwargs, eqs, match):
     net, out = _simple(kwargs, eqs=eqs)
@@ -429,6 +453,42 @@ def test_bptt_and_eprop_train_and_brian2_runs_the_result(rule):
     spikes = sum(assert_same_as_engine(trainer, net, test.sample(k), hid, out)[0]
                  for k in range(0, len(test), 6))
     assert spikes > 20
+
+
+@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+def test_refractory_hidden_layer_trains_and_brian2_runs_it(rule):
+    """refractory=4*ms with '(unless refractory)' on the membrane: trained by BPTT and e-prop
+    (the membrane held for 3 steps after a spike's) and simulated by Brian2's runtime
+    spike for spike like the engine."""
+    defaultclock.dt = 1 * ms
+    seed(3)
+    inp = SpikeGeneratorGroup(N_IN, [], [] * ms)
+    hid = NeuronGroup(16, HELD, threshold="v > 0.3", reset="v = 0", refractory=4 * ms,
+                      method="exact")
+    out = NeuronGroup(N_CLASSES, EQS, method="exact")
+    s1 = Synapses(inp, hid, "w : 1", on_pre="I_post += w")
+    s1.connect()
+    s1.w = "1.0 + 0.4*randn()"
+    s2 = Synapses(hid, out, "w : 1", on_pre="I_post += w")
+    s2.connect()
+    s2.w = "0.5*randn()"
+    net = Network(inp, hid, out, s1, s2)
+    trainer = EventPropTrainer(net, input=inp, output=out, dt=1 * ms, duration=20 * ms,
+                               engine="numpy", dtype=np.float64, rule=rule)
+    assert trainer.ir.population(hid.name).neuron.refractory_steps(trainer.dt) == 3
+    train, test = dataset(20, 0), dataset(10, 1)
+    acc0 = trainer.evaluate(test)
+    trainer.fit(train, epochs=8, batch_size=10, lr=1e-2, progress=False)
+    acc = trainer.evaluate(test)
+    assert acc >= 0.8 and acc > acc0 + 0.2, (acc0, acc)
+    net.store("initial")
+    gaps = []
+    for k in range(0, len(test), 6):
+        assert_same_as_engine(trainer, net, test.sample(k), hid, out)
+        t, i = trainer.run_example(*test.sample(k)).spikes[hid.name]
+        gaps += [np.diff(np.sort(t[i == n])) for n in set(i.tolist())]
+    gaps = np.rint(np.concatenate(gaps) / trainer.dt)
+    assert 4 <= gaps.min() <= 6   # bursts just above the period: it shapes them
 
 
 def test_alif_hidden_layer_trains_with_eprop_and_brian2_runs_it():

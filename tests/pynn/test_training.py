@@ -294,12 +294,15 @@ def _nest():
         pytest.skip("pyNN.nest not available")
 
 
-@pytest.mark.parametrize("rule", ["eventprop", "bptt", "eprop"])
-def test_nest_runs_the_trained_network_as_the_engine(rule):
+@pytest.mark.parametrize("rule,tau_refrac", [("eventprop", 0.0), ("bptt", 0.0), ("eprop", 0.0),
+                                             ("bptt", 3.0), ("eprop", 3.0)])
+def test_nest_runs_the_trained_network_as_the_engine(rule, tau_refrac):
     """The trained weights and delays, copied into pyNN.nest (IF_curr_exp, the readout as an
     IF_curr_exp that never fires), give the engine's spikes and membrane, whatever rule
-    trained them."""
-    pops, prjs = build(recurrent=True, delays=True)
+    trained them; with a refractory period (BPTT, e-prop) sim.run and NEST hold the
+    membrane as the engine does."""
+    lif = dict(LIF, tau_refrac=tau_refrac, v_thresh=-60.0 if tau_refrac else -50.0)
+    pops, prjs = build(recurrent=True, delays=True, hidden=lif)
     tr = EventPropTrainer(
         input=pops[0],
         output=pops[2],
@@ -321,13 +324,19 @@ def test_nest_runs_the_trained_network_as_the_engine(rule):
         for p in prjs
     ]
     traces = [tr.trace(VAL, i) for i in range(4)]
+    for i in range(4):
+        spikes, v = run_example(tr, pops, i)
+        assert_same(traces[i], spikes, v, vtol=1e-9)
+    if tau_refrac:   # bursts: intervals just above the period, so that it shapes them
+        gaps = np.concatenate([np.diff(s) for t in traces for s in t.spikes["hid"]])
+        assert tau_refrac + 1.0 <= gaps.min() <= tau_refrac + 3.0
     ns = _nest()
     for trace in traces:
         ns.setup(timestep=1.0, min_delay=1.0, spike_precision="on_grid")
         inp = ns.Population(
             N_IN, ns.SpikeSourceArray(spike_times=[Sequence(t) for t in trace.input_spikes])
         )
-        hid = ns.Population(N_HID, ns.IF_curr_exp(**LIF))
+        hid = ns.Population(N_HID, ns.IF_curr_exp(**lif))
         out = ns.Population(N_CLASSES, ns.IF_curr_exp(**dict(LIF, v_thresh=1e9)))
         for p in (hid, out):
             p.initialize(v=-65.0)
@@ -396,7 +405,7 @@ def _trainer(pops, prjs, **kw):
 @pytest.mark.parametrize(
     "change,match",
     [
-        (dict(tau_refrac=0.1), r"'hid': tau_refrac = 0\.1 ms.*tau_refrac=0"),
+        (dict(tau_refrac=2.0), r"without a refractory period; \['hid'\].*rule='bptt'"),
         (dict(tau_syn_I=10.0), r"'hid': tau_syn_E = 5 ms but tau_syn_I = 10 ms.*tau_syn_E == "),
         (dict(i_offset=0.2), r"'hid': i_offset = 0\.2 nA.*i_offset=0"),
     ],
@@ -407,8 +416,11 @@ def test_unsupported_neuron_parameters(change, match):
         _trainer(pops, prjs)
 
 
-def test_pynn_default_if_curr_exp_is_refused_with_the_fix():
-    sim.setup(timestep=1.0)
+@pytest.mark.parametrize("dt,refused", [(1.0, False), (0.1, True)])
+def test_pynn_default_if_curr_exp(dt, refused):
+    """PyNN's default tau_refrac (0.1 ms) holds the membrane for no step at dt = 1 ms
+    (EventProp trains it) and for one at 0.1 ms (EventProp names the way out)."""
+    sim.setup(timestep=dt)
     inp = sim.Population(4, sim.SpikeSourceArray(spike_times=[]), label="in")
     hid = sim.Population(3, sim.IF_curr_exp(), label="hid")
     out = sim.Population(2, LeakyIntegratorReadout(), label="out")
@@ -416,8 +428,12 @@ def test_pynn_default_if_curr_exp_is_refused_with_the_fix():
         sim.Projection(inp, hid, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.1)),
         sim.Projection(hid, out, sim.AllToAllConnector(), sim.StaticSynapse(weight=0.1)),
     ]
-    with pytest.raises(UnsupportedFeature, match="create the cells with tau_refrac=0"):
-        _trainer((inp, hid, out), prjs)
+    if refused:
+        with pytest.raises(UnsupportedFeature, match="rule='bptt' or rule='eprop', or set "
+                           "the refractory period to 0"):
+            _trainer((inp, hid, out), prjs)
+    else:
+        assert _trainer((inp, hid, out), prjs).ir.population("hid").neuron.t_ref == 0.1
 
 
 def test_heterogeneous_parameters_are_refused():

@@ -5,7 +5,9 @@ Plain NumPy, float64, one loop over steps: the network's discrete map (that of
 carried together with its tangents with respect to every weight at once (forward-mode
 differentiation: a different algorithm from the kernels' reverse pass). Where a spike is
 taken, its tangent is ``sigma(u') du'`` (the surrogate's derivative); the reset is
-detached (``du = (1 - s) du'``). The losses are written here from their definitions.
+detached (``du = (1 - s) du'``). A refractory neuron's membrane is held (not propagated)
+for ``R`` steps after a spike's, where it cannot spike (no surrogate either). The losses
+are written here from their definitions.
 
 ``eprop=True`` drops the tangent of hidden spikes where they enter a hidden population
 (recurrence): e-prop's approximation, which keeps every neuron's own state and the
@@ -35,6 +37,8 @@ def reference_gradients(ir, params, x, labels, surrogate, *, eprop=False, reg=0.
         offsets[q.name] = n_par
         n_par += sizes[q.name][0] * sizes[q.name][1]
     u = {p.name: np.full((B, p.size), p.neuron.u0) for p in pops}
+    # steps left of each neuron's refractory period (the membrane held at the reset)
+    rc = {p.name: np.zeros((B, p.size), dtype=int) for p in pops}
     ad = {p.name: np.zeros((B, p.size)) for p in pops}               # ALIF adaptation
     dad = {p.name: np.zeros((n_par, B, p.size)) for p in pops}
     J = {p.name: np.zeros((B, p.size)) for p in pops}
@@ -52,12 +56,15 @@ def reference_gradients(ir, params, x, labels, surrogate, *, eprop=False, reg=0.
         spikes, dspikes = {}, {}
         for p in pops:
             nrn = p.neuron
+            held = (rc[p.name] > 0) & (n >= 1)
             if n >= 1:
                 a = np.exp(-ir.dt / nrn.tau_m)
                 pr = nrn.propagators(ir.dt)
                 assert abs(pr.alpha - a) < 1e-15
-                u[p.name] = pr.alpha * u[p.name] + pr.p_vi * J[p.name]
-                du[p.name] = pr.alpha * du[p.name] + pr.p_vi * dJ[p.name]
+                u[p.name] = np.where(held, u[p.name], pr.alpha * u[p.name] + pr.p_vi * J[p.name])
+                du[p.name] = np.where(held, du[p.name],
+                                      pr.alpha * du[p.name] + pr.p_vi * dJ[p.name])
+                rc[p.name] = rc[p.name] - held
                 J[p.name] = pr.beta * J[p.name]
                 dJ[p.name] = pr.beta * dJ[p.name]
                 if nrn.spiking and nrn.adaptive:
@@ -67,7 +74,7 @@ def reference_gradients(ir, params, x, labels, surrogate, *, eprop=False, reg=0.
                 vout[n] = u[p.name] + nrn.v_rest
                 dvout[n] = du[p.name]
             if nrn.spiking:
-                on = 1 <= n <= N - 1
+                on = (1 <= n <= N - 1) & ~held
                 beta_a = nrn.beta_a if nrn.adaptive else 0.0
                 s = (u[p.name] >= nrn.theta + beta_a * ad[p.name]) & on
                 sig = surrogate(u[p.name] - beta_a * ad[p.name], nrn.theta, nrn.v_reset) * on
@@ -77,6 +84,7 @@ def reference_gradients(ir, params, x, labels, surrogate, *, eprop=False, reg=0.
                 spikes[p.name], dspikes[p.name] = s.astype(float), ds
                 counts[p.name] += s
                 dcounts[p.name] += ds
+                rc[p.name] = np.where(s, nrn.refractory_steps(ir.dt), rc[p.name])
                 u[p.name] = np.where(s, nrn.v_reset, u[p.name])
                 du[p.name] = np.where(s, 0.0, du[p.name])
         hist[ir.input.name].append((x[n] if n < N else np.zeros_like(x[0]), None))

@@ -23,11 +23,13 @@ pytestmark = pytest.mark.skipif(not cuda_host.available(), reason="g++ is not on
 
 
 @pytest.mark.parametrize("rule", ["bptt", "eprop"])
-@pytest.mark.parametrize("loss,delays,alif", [("avg_ce", 0.0, False), ("max_ce", 0.0, False),
-                                              ("avg_ce", 3e-3, False), ("avg_ce", 0.0, True)])
-def test_cuda_module_on_host_gives_the_numpy_gradients(rule, loss, delays, alif, monkeypatch):
-    ir, params = small(loss, recurrent=True, reg=1e-2, delays=delays, alif=alif)
-    b = batch(3)
+@pytest.mark.parametrize("loss,delays,alif,t_ref", [
+    ("avg_ce", 0.0, False, 0.0), ("max_ce", 0.0, False, 0.0), ("avg_ce", 3e-3, False, 0.0),
+    ("avg_ce", 0.0, True, 0.0), ("avg_ce", 0.0, True, 3e-3)])
+def test_cuda_module_on_host_gives_the_numpy_gradients(rule, loss, delays, alif, t_ref,
+                                                       monkeypatch):
+    ir, params = small(loss, recurrent=True, reg=1e-2, delays=delays, alif=alif, t_ref=t_ref)
+    b = batch(3, rate=0.4 if t_ref else 0.2)
     want = make_network(rule, ir, params, engine="numpy", dtype=np.float64).loss_and_grad(b)
     monkeypatch.setattr(passes, "make_program",
                         lambda backend, plan, arrays, threads=None:
@@ -46,7 +48,7 @@ def test_cuda_module_on_host_gives_the_numpy_gradients(rule, loss, delays, alif,
 @pytest.mark.parametrize("precision", ["float32", "float64"])
 @pytest.mark.parametrize("rule", ["bptt", "eprop"])
 def test_rule_modules_compile_with_nvcc(rule, precision):
-    ir, _ = small("avg_ce", recurrent=True, delays=3e-3, alif=True)
+    ir, _ = small("avg_ce", recurrent=True, delays=3e-3, alif=True, t_ref=2e-3)
     caps = {p.name: 8 for p in ir.populations if not p.is_input and p.neuron.spiking}
     plans = (bptt_plans if rule == "bptt" else eprop_plans)(ir, 4, caps, precision,
                                                            DEFAULT[rule], 100)

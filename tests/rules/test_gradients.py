@@ -19,13 +19,13 @@ INIT = {"in->hidden": (0.5, 0.4), "hidden->hidden": (0.0, 0.3), "hidden->out": (
 
 
 def small(loss="avg_ce", recurrent=True, reg=0.0, nu=2.0, steps=40, seed=0, delays=0.0,
-          alif=False):
+          alif=False, t_ref=0.0):
     """A layered network; ``delays`` (s): fixed delays in ``[0, delays]`` on every
     projection (the input's drawn by the builder, the others here)."""
     spec = LossSpec(loss, reg_nu=nu, reg_upper=reg, reg_lower=reg)
     cfg = LayeredConfig(6, 5, 3, recurrent, 1e-3, steps, loss=spec, max_spikes=steps,
                         init=INIT, delay_max=delays, learn_delays=False,
-                        tau_a=0.02 if alif else None, beta_a=0.3)
+                        tau_a=0.02 if alif else None, beta_a=0.3, t_ref=t_ref)
     ir = layered_ir(cfg)
     params = initial_params(ir, INIT, seed=seed, delay_max=delays)
     if delays:   # every projection delayed, as PyNN's are
@@ -95,6 +95,36 @@ def test_alif_hidden_neurons(rule, recurrent, engine):
     plain = make_network(rule, small("avg_ce", recurrent=recurrent, reg=1e-2)[0], params,
                          engine="numpy", dtype=np.float64).loss_and_grad(batch(rate=0.3))
     assert res.spikes_per_neuron["hidden"] < plain.spikes_per_neuron["hidden"]
+
+
+@pytest.mark.parametrize("rule,recurrent,alif", [("bptt", True, False), ("bptt", True, True),
+                                                  ("eprop", False, False),
+                                                  ("eprop", True, True)])
+def test_refractory_hidden_neurons(rule, recurrent, alif, engine):
+    """A refractory period of 3 steps: the membrane held (its adjoint passes unchanged, no
+    drive from the current), no spike and no surrogate while held."""
+    ir, params = small("avg_ce", recurrent=recurrent, reg=1e-2, alif=alif, t_ref=3e-3)
+    assert ir.population("hidden").neuron.refractory_steps(ir.dt) == 3
+    b = batch(rate=0.4)
+    res = _check(rule, ir, params, b, Surrogate("fast_sigmoid", 100.0), engine,
+                 rule == "eprop", reg=1e-2)
+    free = make_network(rule, small("avg_ce", recurrent=recurrent, reg=1e-2, alif=alif)[0],
+                        params, engine="numpy", dtype=np.float64).loss_and_grad(b)
+    assert res.spikes_per_neuron["hidden"] < free.spikes_per_neuron["hidden"]
+    if rule == "eprop" and not recurrent:   # the identity holds with refractoriness too
+        g = make_network("bptt", ir, params, engine=engine, dtype=np.float64,
+                         surrogate=Surrogate("fast_sigmoid", 100.0)).loss_and_grad(b)
+        for key in g.grads:
+            np.testing.assert_allclose(host(res.grads[key]), host(g.grads[key]), rtol=0,
+                                       atol=1e-9 * np.abs(host(g.grads[key])).max())
+
+
+def test_eventprop_refuses_refractoriness():
+    ir, params = small(t_ref=2e-3)
+    with pytest.raises(UnsupportedFeature, match="refractory"):
+        make_network("eventprop", ir, params, engine="numpy")
+    ir, params = small(t_ref=0.4e-3)   # held for no step: EventProp's model
+    make_network("eventprop", ir, params, engine="numpy")
 
 
 def test_eventprop_refuses_alif():

@@ -92,6 +92,16 @@ def test_spike_reference_is_the_larger_of_target_and_good_epoch() -> None:
     assert g.check_batch(1.0, {"hidden": 120.0}) is not None  # 3.3x over the window
 
 
+def test_a_nearly_silent_start_is_no_reference_for_a_runaway() -> None:
+    """A layer that starts (almost) silent without a regulariser learns to fire: below the
+    floor nothing is a runaway; far above it still is."""
+    g = RunawayGuard(window=2, floor=2.0)
+    assert g.check_batch(1.0, {"hidden": 0.0}) is None   # the first batch: the reference
+    assert g.check_batch(1.0, {"hidden": 5.0}) is None
+    assert g.check_batch(1.0, {"hidden": 5.0}) is None     # 2.5x the floor
+    assert "its reference 2.0" in g.check_batch(1.0, {"hidden": 9.0})
+
+
 def test_accuracy_collapse_after_an_epoch() -> None:
     g = RunawayGuard()
     g.accept_epoch(1.0, 0.8, {})
@@ -159,3 +169,6 @@ def test_default_guard_targets_the_regulariser() -> None:
     assert default_guard(m).targets == {"hidden": 7.0}
     m.ir = layered_ir(LayeredConfig(4, 6, 2, True))
     assert default_guard(m).targets == {}
+    assert default_guard(m).floor == 1.0    # 20 steps
+    m.ir = layered_ir(LayeredConfig(4, 6, 2, True, n_steps=300))
+    assert default_guard(m).floor == 15.0

@@ -73,7 +73,7 @@ def test_loso_speaker_holds_that_speaker_out(files):
     train, _ = files
     r = run_training(dict(SMALL, train=str(train), loso_speaker=2, epochs=1))
     assert r["epochs"] == 1
-    with pytest.raises(ModelError, match="speaker 7 is not in"):
+    with pytest.raises(ModelError, match="--loso-speaker 7: no such speaker"):
         run_training(dict(SMALL, train=str(train), loso_speaker=7))
 
 
@@ -95,6 +95,40 @@ def test_validation_split_early_stopping_and_ease_in(files):
     assert r["val_acc"] is not None
     assert 1 <= r["epochs"] <= 4
     assert r["best_epoch"] is not None
+
+
+def test_validation_speaker_is_held_out_and_its_best_epoch_kept(files, monkeypatch):
+    """``--val-speaker``: nested hold-out; the model of the best validation epoch is the
+    one tested (the loop gets a patience, so it restores that epoch's parameters)."""
+    import gpuspike.engine.training.loop as loop
+
+    train, _ = files
+    seen = {}
+    real_fit = loop.fit
+
+    def spy(model, loader, **kw):
+        seen.update(n_train=len(loader.dataset), n_val=len(kw["val"].dataset),
+                    patience=kw["early_stopping_patience"], monitor=kw["monitor"])
+        return real_fit(model, loader, **kw)
+
+    monkeypatch.setattr(loop, "fit", spy)
+    r = run_training(dict(SMALL, train=str(train), loso_speaker=2, val_speaker=1, epochs=3))
+    assert seen == dict(n_train=20, n_val=20, patience=3, monitor="val_acc")
+    assert r["val_acc"] is not None and r["best_epoch"] is not None
+    with pytest.raises(ModelError, match="--val-speaker 5: no such speaker"):
+        run_training(dict(SMALL, train=str(train), loso_speaker=2, val_speaker=5))
+    with pytest.raises(ModelError, match="give one"):
+        run_training(dict(SMALL, train=str(train), loso_speaker=2, val_speaker=1,
+                          val_fraction=0.2))
+
+
+def test_input_dropout_and_jitter_augment_and_still_train(files):
+    train, test = files
+    r = run_training(dict(SMALL, train=str(train), test=str(test), augment_dropout=0.2,
+                          augment_jitter=1))
+    assert r["test_acc"] >= 0.9
+    with pytest.raises(ModelError, match="augment_dropout is the probability"):
+        run_training(dict(SMALL, train=str(train), test=str(test), augment_dropout=1.5))
 
 
 def test_pooled_channels_still_separate_the_classes(files, tmp_path):
@@ -236,6 +270,8 @@ def test_rule_defaults_and_errors(files):
     eprop = resolve_config({"dataset": "shd", "rule": "eprop"})
     assert eprop["reg_nu"] is None and eprop["lr"] == 1e-3   # 10 Hz over the trial
     assert (eprop["neuron"], eprop["theta"], eprop["tau_a"]) == ("alif", 0.6, 2.0)
+    assert eprop["refractory"] == 5e-3   # mlGeNN's e-prop SHD recipe
+    assert resolve_config({"dataset": "shd", "rule": "bptt"})["refractory"] == 0.0
     assert resolve_config({"dataset": "shd", "rule": "eprop", "lr": 5e-3})["lr"] == 5e-3
     with pytest.raises(ModelError, match="unknown training rule"):
         resolve_config({"dataset": "mnist5k", "rule": "rtrl"})
@@ -244,8 +280,11 @@ def test_rule_defaults_and_errors(files):
     r = run_training(dict(SMALL, train=str(train), test=str(test), rule="eprop", epochs=1,
                           reg_nu=None, reg=1e-3, neuron="alif", tau_a=0.05))
     assert r["config"]["reg_nu"] == pytest.approx(10.0 * 0.1)
+    assert r["config"]["refractory"] == 5e-3
     with pytest.raises(UnsupportedFeature, match="adaptive threshold"):
         run_training(dict(SMALL, train=str(train), test=str(test), neuron="alif"))
+    with pytest.raises(UnsupportedFeature, match="without a refractory period"):
+        run_training(dict(SMALL, train=str(train), test=str(test), refractory=2e-3))
 
 
 @pytest.mark.parametrize("rule", ["bptt", "eprop"])
