@@ -40,13 +40,18 @@ spikes' dependence on ``w`` ignored: e-prop's approximation, exact without recur
     du      = alpha eps_u + P eps_J,i   (n >= 1; eps_u while held)
                                                   eps_J,i: the pre trace  beta eps_J + g m_i
     el      = sigma_n du ;  eps_u <- (1 - s_n) du
-    F_u     <- alpha_o F_u + P_o F_J ;  F_J <- beta_o F_J + g_o el     (the readout's filter)
-    G_ji    += L_j,n F_u + k_j el,        L_j,n = sum_k w_kj e_k,n     (learning signal)
+    G_ji    += (L~_j,n + k_j) el,     L~_j,n = sum_k w_kj e~_k,n+d    (learning signal)
 
 and per readout synapse (j -> k) the exact ``G_kj += e_k,n X_u,j`` with the readout's filter
-of j's spikes (``X_u <- alpha_o X_u + P_o X_J``; ``X_J <- beta_o X_J + g_o s_j``). Without
-recurrence ``sum_n L_j,n F_u`` is exactly BPTT's ``sum_n f_j,n sigma_n du`` (the filter
-moves the readout's future into the present), so the two rules agree to rounding there.
+of j's spikes (``X_u <- alpha_o X_u + P_o X_J``; ``X_J <- beta_o X_J + g_o s_j``).
+e-prop's readout filter ``F`` of the eligibility (``F_J <- beta_o F_J + g_o el``,
+``F_u <- alpha_o F_u + P_o F_J``, ``G += L_n F_u``) is linear and time-invariant, so
+``sum_n L_n (c * el)_n = sum_m el_m sum_{n > m} c(n - m) L_n``: the plan multiplies ``el``
+by the *backward*-filtered learning signal instead, ``e~_m = g_o a_J(m)`` (the readout's
+adjoint of ``e`` in reverse time, :meth:`EpropBuilder.readout_filter`, run once per batch
+after the forward pass has given ``e``), and keeps no filter traces per synapse (two
+fewer; the same gradient). Without recurrence ``sum_n L~_j,n el`` is exactly BPTT's
+``sum_n f_j,n sigma_n du``, so the two rules agree to rounding there.
 Gradients of a batch are summed per example (``gb``) and over the batch on the host.
 """
 
@@ -366,12 +371,44 @@ class EpropBuilder(_RuleBuilder):
         self.kernel(f"{g}_shspikes", dom, [k.Store(hist, sympy.Float(1.0) * add, slot)],
                     "eligibility", f"this step's spikes of {q.pre!r} into the history", {})
 
+    def _loss_rows(self) -> None:
+        """``dldv`` and its backward-filtered ``dlf``: rows ``0 .. N + lag`` (delayed
+        readouts read ``d`` steps ahead; zero after ``N``)."""
+        ir = self.ir
+        out = ir.population(ir.output)
+        lag = max([q.max_delay_steps for q in ir.projections if q.post == ir.output],
+                  default=0)
+        for name in ("dldv", "dlf"):
+            self.declare(name, "float", (self.N + 1 + lag) * self.B * out.size, role="loss")
+
+    def readout_filter(self) -> k.Plan:
+        """The reverse-time plan giving ``dlf[m] = g_o a_J(m)``: the readout's adjoint
+        (``a' = a_u + e_n``; ``a_u <- alpha_o a'``, ``a_J <- P_o a' + beta_o a_J``), i.e.
+        ``sum_{n > m} c(n - m) e_n``, the loss's future seen through the readout's response
+        ``c`` to a current impulse at step ``m`` (module docstring)."""
+        ir, B, n = self.ir, self.B, STEP
+        out = ir.population(ir.output)
+        pr, gain = out.neuron.propagators(ir.dt), out.neuron.gain
+        names = self.pop_state(ir.output, "lu", "lJ")
+        self._loss_rows()
+        row = (n * B + B_) * out.size + I_
+        body = [k.Load("e_au", names.lu), k.Load("e_aj", names.lJ),
+                k.Store("dlf", gain * S("e_aj"), row),
+                k.Load("e_e", "dldv", row), k.Let("e_a", S("e_au") + S("e_e")),
+                k.If(sympy.Ge(n, 1), (k.Let("e_au", pr.alpha * S("e_a")),
+                                      k.Let("e_aj", pr.p_vi * S("e_a") + pr.beta * S("e_aj")))),
+                k.Store(names.lu, S("e_au")), k.Store(names.lJ, S("e_aj"))]
+        self.kernel(f"{names.prefix}_filter", k.ElementDomain(ir.output, out.size), body,
+                    "update", f"the loss's future through the readout {ir.output!r}",
+                    {"e_au": "float", "e_aj": "float", "e_e": "float", "e_a": "float"})
+        return self.plan(f"{_name(ir)}_eprop_filter", reverse=self.N)
+
     def eprop(self) -> k.Plan:
         ir, lay, B = self.ir, self.lay, self.B
         self.forward_kernels()
         first = sympy.Ge(STEP, 1)
         out = ir.population(ir.output)
-        on, po = out.neuron, out.neuron.propagators(ir.dt)
+        po = out.neuron.propagators(ir.dt)
         readouts = [q for q in ir.projections if q.post == ir.output]
         learnt_hidden = [q for q in ir.projections if q.post != ir.output and q.learn_weight]
         signalled = {q.post for q in learnt_hidden}
@@ -392,20 +429,20 @@ class EpropBuilder(_RuleBuilder):
             if q.has_delays:   # j's spike of step m moves the readout from m + d on
                 body.append(k.Load("e_d", f"{g}_d", "syn"))
                 row = STEP + S("e_d")
-            body.append(k.Load("e_e", "dldv", (row * B + B_) * out.size + J_))
-            locs = {"e_w": "float", "e_e": "float", "e_d": "int32"}
+            locs = {"e_w": "float", "e_e": "float", "e_f": "float", "e_d": "int32"}
             if q.learn_weight:
                 gb = self._grad(q)
-                body += [k.Load("e_gb", gb, "syn"), k.Load("e_x", f"{g}_xu", "pre"),
+                body += [k.Load("e_e", "dldv", (row * B + B_) * out.size + J_),
+                         k.Load("e_gb", gb, "syn"), k.Load("e_x", f"{g}_xu", "pre"),
                          k.Store(gb, S("e_gb") + S("e_e") * S("e_x"), "syn")]
                 locs.update(e_gb="float", e_x="float")
             if q.pre in signalled:
                 ls = self.pop_state(q.pre, "ls").ls
-                body.append(k.AtomicAdd(ls, S("e_w") * S("e_e"), "pre"))
+                body += [k.Load("e_f", "dlf", (row * B + B_) * out.size + J_),
+                         k.AtomicAdd(ls, S("e_w") * S("e_f"), "pre")]
             self.kernel(f"{g}_signal", self.dense_synapses(q), body, "eligibility",
                         f"learning signals through {q.name}", locs)
-        lag = max([q.max_delay_steps for q in readouts], default=0)
-        self.declare("dldv", "float", (self.N + 1 + lag) * B * out.size, role="loss")
+        self._loss_rows()
         for q in learnt_hidden:   # arrivals of delayed spikes: the pre's last D + 1 steps
             if q.has_delays:
                 self._history(q)
@@ -414,7 +451,7 @@ class EpropBuilder(_RuleBuilder):
             pr, pn = post.neuron.propagators(ir.dt), lay.pops[q.post]
             self.declare(pn.kick, "float", post.size, role="loss", owner=q.post)
             gb = self._grad(q)
-            names = ("eu", "fj", "fu") + (("ej",) if q.has_delays else ()) + (
+            names = ("eu",) + (("ej",) if q.has_delays else ()) + (
                 ("ea",) if post.neuron.adaptive else ())
             traces = {v: self.declare(f"{g}_{v}", "float", ir.population(q.pre).size
                                       * post.size, batched=True, owner=q.name)
@@ -433,8 +470,7 @@ class EpropBuilder(_RuleBuilder):
             if post.neuron.refractory_steps(ir.dt):
                 held = [k.Load("e_rf", pn.rfc, "post")]
                 free = sympy.And(first, sympy.Lt(S("e_rf"), 0.5))
-            body = [k.Load("e_eu", traces["eu"], "syn"), k.Load("e_fj", traces["fj"], "syn"),
-                    k.Load("e_fu", traces["fu"], "syn"), k.Load("e_gb", gb, "syn"),
+            body = [k.Load("e_eu", traces["eu"], "syn"), k.Load("e_gb", gb, "syn"),
                     *pre_trace, k.Load("e_sg", pn.sgc, "post"),
                     k.Load("e_sp", pn.spc, "post"), k.Load("e_l", pn.ls, "post"),
                     k.Load("e_kk", pn.kick, J_),
@@ -442,15 +478,11 @@ class EpropBuilder(_RuleBuilder):
                     k.Let("e_du", sympy.Piecewise((pr.alpha * S("e_eu") + pr.p_vi * S("e_pj"),
                                                    free), (S("e_eu"), first), (0.0, True))),
                     *self._adaptive_eligibility(post.neuron, traces, first),
-                    k.Let("e_fu", sympy.Piecewise((po.alpha * S("e_fu") + po.p_vi * S("e_fj"),
-                                                   first), (S("e_fu"), True))),
-                    k.Store(gb, S("e_gb") + S("e_l") * S("e_fu") + S("e_kk") * S("e_el"), "syn"),
-                    k.Store(traces["fj"], po.beta * S("e_fj") + on.gain * S("e_el"), "syn"),
-                    k.Store(traces["fu"], S("e_fu"), "syn"),
+                    k.Store(gb, S("e_gb") + (S("e_l") + S("e_kk")) * S("e_el"), "syn"),
                     k.Store(traces["eu"], (1 - S("e_sp")) * S("e_du"), "syn")]
             if post.neuron.adaptive:   # eps_a <- da' + el  (a = a' + s)
                 body.append(k.Store(traces["ea"], S("e_ea") + S("e_el"), "syn"))
-            locs = {v: "float" for v in ("e_eu", "e_fj", "e_fu", "e_gb", "e_pj", "e_sg",
+            locs = {v: "float" for v in ("e_eu", "e_gb", "e_pj", "e_sg",
                                          "e_sp", "e_l", "e_kk", "e_du", "e_el", "e_ar",
                                          "e_ea", "e_rf")}
             locs["e_d"] = "int32"
@@ -495,12 +527,16 @@ def bptt_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision:
 
 def eprop_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision: str,
                 surrogate: Surrogate, input_capacity: int = 1, input_products: bool = False
-                ) -> tuple[k.Plan, k.Plan, Layout]:
-    """EventProp's forward plan (loss, counts, raster) and e-prop's forward-time plan.
-    Input spikes are events in both (the traces need them per step)."""
+                ) -> tuple[k.Plan, k.Plan, Layout, k.Plan]:
+    """EventProp's forward plan (loss, counts, raster), e-prop's forward-time plan, their
+    layout and the readout filter's reverse-time plan (run between them; its arrays are
+    declared in the e-prop plan too). Input spikes are events (the traces need them per
+    step)."""
     from ..eventprop.kernels import training_plans
 
     check_rule(ir, "eprop")
     fwd, _, lay = training_plans(ir, batch, capacity, precision, input_capacity, False)
-    elig = EpropBuilder(ir, lay, precision, surrogate).eprop()
-    return fwd, elig, lay
+    filt = EpropBuilder(ir, lay, precision, surrogate).readout_filter()
+    b = EpropBuilder(ir, lay, precision, surrogate)
+    b.arrays.update({a.name: a for a in filt.arrays})
+    return fwd, b.eprop(), lay, filt

@@ -14,6 +14,7 @@ import numpy as np
 from gpuspike.bridge.training_ir import EventPropIR
 
 from ..backend import Backend
+from ..eventprop import passes
 from ..eventprop.passes import ForwardTape, Gradients, TrainingPrograms
 from .kernels import bptt_plans, eprop_plans
 from .surrogate import Surrogate
@@ -136,14 +137,25 @@ class EpropPrograms(_RulePrograms):
 
     def make_plans(self, input_capacity: int):
         self.input_products = False   # the traces take the input spikes step by step
-        return eprop_plans(self.ir, self.batch, self.capacity, self.dtype.name,
-                           self.surrogate, input_capacity)
+        fwd, elig, lay, self.filter_plan = eprop_plans(
+            self.ir, self.batch, self.capacity, self.dtype.name, self.surrogate,
+            input_capacity)
+        return fwd, elig, lay
+
+    def _build(self, input_capacity: int) -> None:
+        super()._build(input_capacity)
+        self.filter_program = passes.make_program(self.backend, self.filter_plan,
+                                                  self.arrays, threads=self.threads)
 
     def backward(self, weights: dict[str, Any], tape: ForwardTape, terms: Any,
                  kick: dict[str, Any] | None = None) -> Gradients:
-        ir = self.ir
+        ir, A = self.ir, self.arrays
         self._common(terms, kick)
-        self._zero("_pj", "_xu", "_eu", "_ea", "_fj", "_fu", "_gb", "_ls", "_ej", "_sh")
+        self._zero("_pj", "_xu", "_eu", "_ea", "_gb", "_ls", "_ej", "_sh", "_lu", "_lJ")
+        A["dlf"][...] = 0
+        self._start(self.filter_program)   # the learning signal's future, in reverse time
+        self.filter_program.run(ir.n_steps + 1)
+        self.filter_program.sync()
         self._initial_states()   # the forward pass again, from the start
         self._start(self.backward_program)
         self.backward_program.run(ir.n_steps + 1)
