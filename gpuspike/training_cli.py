@@ -238,8 +238,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         if float(cfg["val_fraction"]) > 0:
             raise ModelError("--val-speaker and --val-fraction both choose a validation set; "
                              "give one")
-        train_ds, val_ds = _speaker_out(train_ds, int(cfg["val_speaker"]), "--val-speaker",
-                                        cfg.get("train"))
+        train_ds, val_ds = _speaker_out(train_ds, _val_speaker(cfg, train_ds),
+                                        "--val-speaker", cfg.get("train"))
     elif float(cfg["val_fraction"]) > 0:
         train_ds, val_ds = _split_validation(train_ds, float(cfg["val_fraction"]),
                                              int(cfg["seed"]))
@@ -345,6 +345,23 @@ def _speaker_out(dataset, k: int, option: str, where: Any = None):
     if held.all():
         raise ModelError(f"{option} {k} is the only speaker left for training")
     return dataset.subset(np.flatnonzero(~held)), dataset.subset(np.flatnonzero(held))
+
+
+def _val_speaker(cfg: Mapping[str, Any], train_ds) -> int:
+    """``--val-speaker``: a speaker id, or ``next``: the training speaker after the held-out
+    ``--loso-speaker`` (cyclic in id order; one option value for every fold of a sweep)."""
+    value = cfg["val_speaker"]
+    if str(value) != "next":
+        try:
+            return int(value)
+        except ValueError:
+            raise ModelError(f"--val-speaker {value!r}: give a speaker id or 'next'") from None
+    if cfg.get("loso_speaker") is None:
+        raise ModelError("--val-speaker next takes the speaker after --loso-speaker K; give "
+                         "that, or a speaker id")
+    ids = sorted(set(train_ds.speakers.tolist()))
+    k = int(cfg["loso_speaker"])
+    return next((s for s in ids if s > k), ids[0])
 
 
 def _split_validation(dataset, fraction: float, seed: int):
@@ -454,9 +471,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="learning rate from 1e-3 x lr up by 5 %% per batch (mlGeNN)")
     p.add_argument("--val-fraction", type=float,
                    help="hold out this stratified fraction of the training set for validation")
-    p.add_argument("--val-speaker", type=int, metavar="K",
+    p.add_argument("--val-speaker", metavar="K",
                    help="hold speaker K of the training set out for validation (the model of "
-                        "the best validation epoch is kept: nested speaker hold-out)")
+                        "the best validation epoch is kept: nested speaker hold-out); 'next': "
+                        "the speaker after --loso-speaker")
     p.add_argument("--eval-every", type=int, metavar="N",
                    help="test accuracy after every N-th epoch, into the history (curves)")
     p.add_argument("--early-stopping", type=int,

@@ -115,6 +115,11 @@ def test_validation_speaker_is_held_out_and_its_best_epoch_kept(files, monkeypat
     r = run_training(dict(SMALL, train=str(train), loso_speaker=2, val_speaker=1, epochs=3))
     assert seen == dict(n_train=20, n_val=20, patience=3, monitor="val_acc")
     assert r["val_acc"] is not None and r["best_epoch"] is not None
+    seen.clear()
+    run_training(dict(SMALL, train=str(train), loso_speaker=2, val_speaker="next", epochs=1))
+    assert (seen["n_train"], seen["n_val"]) == (20, 20)   # speaker 0 (after 2, cyclic)
+    with pytest.raises(ModelError, match="--val-speaker next takes"):
+        run_training(dict(SMALL, train=str(train), test=str(files[1]), val_speaker="next"))
     with pytest.raises(ModelError, match="--val-speaker 5: no such speaker"):
         run_training(dict(SMALL, train=str(train), loso_speaker=2, val_speaker=5))
     with pytest.raises(ModelError, match="give one"):
