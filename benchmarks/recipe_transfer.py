@@ -96,7 +96,7 @@ def run_one(train: Path, test: Path, seed: int, args: argparse.Namespace) -> dic
     if config:
         path = args.work / f"set_{abs(hash(tuple(args.set)))}.json"
         path.write_text(json.dumps(config))
-        cmd[3:3] = ["--config", str(path)]
+        cmd[4:4] = ["--config", str(path)]   # after "train"
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
