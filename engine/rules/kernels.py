@@ -136,6 +136,16 @@ class _RuleBuilder(_Builder):
         held = (sympy.Lt(S("e_rf"), 0.5),) if p.neuron.refractory_steps(self.ir.dt) else ()
         return sympy.And(sympy.Ge(STEP, 1), sympy.Le(STEP, self.N - 1), *held)
 
+    @staticmethod
+    def adjoint_step(alpha, p_vi, beta, *extra) -> k.If:
+        """The adjoint of one step's propagation (``u'_n = alpha u_{n-1} + P J_{n-1}``,
+        ``J_n = beta J_{n-1} + ...``), from ``e_a = dL/du'_n`` and ``e_aj = dL/dJ_n``:
+        ``a_u <- alpha e_a``, ``a_J <- P e_a + beta a_J`` (``n >= 1``; ``extra``: more
+        statements of the same step)."""
+        return k.If(sympy.Ge(STEP, 1), (k.Let("e_au", alpha * S("e_a")),
+                                        k.Let("e_aj", p_vi * S("e_a") + beta * S("e_aj")),
+                                        *extra))
+
     def dense_synapses(self, q) -> k.SynapseDomain:
         """Every synapse of ``q`` (full rows, ``s = pre * n_post + post``) as a domain."""
         g = self.synapses(q)
@@ -261,7 +271,7 @@ class BPTTBuilder(_RuleBuilder):
             names = self.pop_state(p.name, "au", "aJ")
             pr = p.neuron.propagators(ir.dt)
             body: list = [k.Load("e_au", names.au), k.Load("e_aj", names.aJ)]
-            locs = {"e_au": "float", "e_aj": "float", "e_a": "float", "e_nu": "float"}
+            locs = {"e_au": "float", "e_aj": "float", "e_a": "float"}
             if p.name in lay.lih:   # a_J of every step for the input products
                 self.declare(lay.lih[p.name], "float", (N + 1) * B * p.size, role="tape",
                              owner=p.name)
@@ -303,10 +313,7 @@ class BPTTBuilder(_RuleBuilder):
                 alpha = alpha + (1 - alpha) * S("e_rf")
                 p_vi = p_vi * (1 - S("e_rf"))
                 locs["e_rf"] = "float"
-            body.append(k.If(sympy.Ge(n, 1), (
-                k.Let("e_nu", alpha * S("e_a")),
-                k.Let("e_aj", p_vi * S("e_a") + pr.beta * S("e_aj")),
-                k.Let("e_au", S("e_nu")), *decay)))
+            body.append(self.adjoint_step(alpha, p_vi, pr.beta, *decay))
             body += [k.Store(names.au, S("e_au")), k.Store(names.aJ, S("e_aj"))]
             if decay:
                 body.append(k.Store(names.aa, S("e_aa")))
@@ -395,8 +402,7 @@ class EpropBuilder(_RuleBuilder):
         body = [k.Load("e_au", names.lu), k.Load("e_aj", names.lJ),
                 k.Store("dlf", gain * S("e_aj"), row),
                 k.Load("e_e", "dldv", row), k.Let("e_a", S("e_au") + S("e_e")),
-                k.If(sympy.Ge(n, 1), (k.Let("e_au", pr.alpha * S("e_a")),
-                                      k.Let("e_aj", pr.p_vi * S("e_a") + pr.beta * S("e_aj")))),
+                self.adjoint_step(pr.alpha, pr.p_vi, pr.beta),
                 k.Store(names.lu, S("e_au")), k.Store(names.lJ, S("e_aj"))]
         self.kernel(f"{names.prefix}_filter", k.ElementDomain(ir.output, out.size), body,
                     "update", f"the loss's future through the readout {ir.output!r}",

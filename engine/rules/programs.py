@@ -152,7 +152,8 @@ class EpropPrograms(_RulePrograms):
         ir, A = self.ir, self.arrays
         self._common(terms, kick)
         self._zero("_pj", "_xu", "_eu", "_ea", "_gb", "_ls", "_ej", "_sh", "_lu", "_lJ")
-        A["dlf"][...] = 0
+        # rows 0..N are the filter's every batch; the rows after the trial stay zero
+        A["dlf"][(ir.n_steps + 1) * self.batch * ir.population(ir.output).size:] = 0
         self._start(self.filter_program)   # the learning signal's future, in reverse time
         self.filter_program.run(ir.n_steps + 1)
         self.filter_program.sync()
