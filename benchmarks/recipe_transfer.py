@@ -15,7 +15,10 @@ guard is on), for several seeds:
 One JSON line per run: best and final test accuracy (``--eval-every``), train accuracy,
 runaways detected (and recovered), the recipe chosen; then one line per encoding with the
 mean and spread over seeds, and whether any run collapsed (final test accuracy below half
-its best, or an error). ``--set key=value`` changes an option for every run (to compare a
+its best, or an error). Each encoding also gets a line with the ridge classifier on binned
+counts (:mod:`gpuspike.datasets.baseline`: official split, and nested leave-one-speaker-out
+where the files hold several speakers), the reference of what the code carries.
+``--set key=value`` changes an option for every run (to compare a
 recipe against the defaults), e.g. ``--set lr=2e-3 --set reg=0``.
 
     python benchmarks/recipe_transfer.py --epochs 30 --seeds 0 1 2 --engine cpp
@@ -24,6 +27,7 @@ recipe against the defaults), e.g. ``--set lr=2e-3 --set reg=0``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -83,6 +87,31 @@ def make_encoding(name: str, recordings: Path, work: Path) -> tuple[Path, Path]:
     return _split_write(read_shd(whole), stem)
 
 
+def ridge_line(train: Path, test: Path) -> dict:
+    """The ridge classifier on binned counts: official-split accuracy (``lam`` by
+    leave-one-speaker-out on the training part, or 5-fold where it has one speaker) and, with
+    three or more speakers, the nested leave-one-speaker-out mean over train + test."""
+    from gpuspike.datasets.baseline import (
+        choose_lambda,
+        count_features,
+        ridge_accuracy,
+        ridge_baseline,
+    )
+    from gpuspike.datasets.shd import read_shd
+
+    a, b = read_shd(train), read_shd(test)
+    x = np.concatenate([count_features(a), count_features(b)])
+    y = np.concatenate([a.labels, b.labels])
+    speakers = np.concatenate([a.speakers, b.speakers])
+    tr, te = np.arange(len(a)), np.arange(len(a), len(a) + len(b))
+    if len(np.unique(speakers)) >= 3:
+        r = ridge_baseline(x, y, speakers, tr, te)
+        return {"official": r["official_split_accuracy"], "loso_mean": r["loso_mean_accuracy"],
+                "loso_per_speaker": r["loso_per_speaker"], "lambda": r["official_lambda"]}
+    lam = choose_lambda(x[tr], y[tr], tr % 5)
+    return {"official": ridge_accuracy(x, y, tr, te, lam), "loso_mean": None, "lambda": lam}
+
+
 def run_one(train: Path, test: Path, seed: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "gpuspike.cli", "train", "--dataset", "shd", "--train",
            str(train), "--test", str(test), "--seed", str(seed), "--epochs",
@@ -94,7 +123,9 @@ def run_one(train: Path, test: Path, seed: int, args: argparse.Namespace) -> dic
         config[key] = json.loads(value) if value[:1] in "[{0123456789-." or value in (
             "true", "false", "null") else value
     if config:
-        path = args.work / f"set_{abs(hash(tuple(args.set)))}.json"
+        # a stable name per option set (``hash`` of a str changes between processes)
+        digest = hashlib.sha1("\n".join(args.set).encode()).hexdigest()[:12]
+        path = args.work / f"set_{digest}.json"
         path.write_text(json.dumps(config))
         cmd[4:4] = ["--config", str(path)]   # after "train"
     t0 = time.perf_counter()
@@ -128,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     for name in args.encodings:
         train, test = make_encoding(name, args.recordings, args.work)
+        emit(bench="recipe_transfer_ridge", encoding=name, **ridge_line(train, test))
         finals, bests, collapsed = [], [], 0
         for seed in args.seeds:
             r = run_one(train, test, seed, args)
