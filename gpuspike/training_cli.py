@@ -74,7 +74,7 @@ COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=Tru
               calibrate=False, guard=True, eval_every=None, rule="eventprop",
               surrogate=None, surrogate_scale=None, neuron="lif", theta=1.0, tau_a=2.0,
               beta_a=0.0174, refractory=0.0, augment_dropout=0.0, augment_jitter=0,
-              val_speaker=None)
+              val_speaker=None, weight_decay=0.0)
 #: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
 MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
@@ -271,7 +271,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     if cfg["ease_in"]:
         schedule = EaseIn(inner=schedule)
     result = fit(model, loader, epochs=int(cfg["epochs"]),
-                 optimiser=Adam(float(cfg["lr"]), clip=clip),
+                 optimiser=Adam(float(cfg["lr"]), clip=clip,
+                                weight_decay=float(cfg["weight_decay"])),
                  schedule=schedule, val=val, test=test,
                  checkpoint_dir=cfg["checkpoint"], resume=bool(cfg["resume"]),
                  early_stopping_patience=patience,
@@ -444,6 +445,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--lr-decay", type=float, help="learning rate factor per epoch")
+    p.add_argument("--weight-decay", type=float, metavar="LAMBDA",
+                   help="decoupled weight decay (AdamW): every step the weights shrink by "
+                        "the fraction lr * LAMBDA (default 0)")
     p.add_argument("--loss", choices=("avg_ce", "sum_ce", "exp_avg_ce", "max_ce",
                                       "per_timestep_ce", "ttfs_ce"))
     p.add_argument("--max-spikes", type=int)

@@ -7,6 +7,13 @@ the device. ``lr`` is a plain attribute that a learning-rate schedule sets befor
 e.g. ``{"in->hidden.delay": (0.0, 0.062)}`` keeps learnt delays in range. ``clip`` (an
 :class:`~gpuspike.engine.training.clipping.AutoClip`) scales surging gradients down before
 the update; its history is part of :meth:`Optimiser.state_dict`.
+
+``weight_decay = lambda`` is *decoupled* weight decay (Loshchilov & Hutter 2019, "AdamW"):
+before each gradient update, ``p <- (1 - lr lambda) p`` for the weights only (names ending
+in ``.w``; delays are not pulled to zero). For plain SGD this equals an L2 penalty
+``lambda/2 |w|^2`` in the loss; for Adam it does not (the penalty's gradient would be
+rescaled by ``1 / sqrt(v)``), which is the point of decoupling: every weight shrinks by the
+same fraction per step, like a ridge prior.
 """
 
 from __future__ import annotations
@@ -48,15 +55,22 @@ class Optimiser:
         ``name -> (low, high)``; after each step ``p <- min(max(p, low), high)``.
     clip : AutoClip, optional
         Gradient clipping applied before each update.
+    weight_decay : float, optional
+        Decoupled weight decay ``lambda >= 0`` of the weights (module docstring).
     """
 
     kind = "optimiser"
 
-    def __init__(self, lr: float, bounds: Bounds | None = None, clip: Any = None) -> None:
+    def __init__(self, lr: float, bounds: Bounds | None = None, clip: Any = None,
+                 weight_decay: float = 0.0) -> None:
         self.clip = clip
         if not lr >= 0:
             raise ModelError(f"the learning rate must be >= 0, got {lr}")
+        if not weight_decay >= 0:
+            raise ModelError(f"weight_decay must be >= 0, got {weight_decay}: it is the "
+                             "fraction of each weight removed per step, divided by lr")
         self.lr = float(lr)
+        self.weight_decay = float(weight_decay)
         self.bounds: dict[str, tuple[float | None, float | None]] = dict(bounds or {})
         for name, (lo, hi) in self.bounds.items():
             # scalars, or arrays of the parameter's shape (per-element bounds)
@@ -101,7 +115,10 @@ class Optimiser:
         if self.clip is not None:
             grads = self.clip({n: grads[n] for n in names})
         self.t += 1
+        shrink = 1.0 - self.lr * self.weight_decay
         for n in names:
+            if shrink != 1.0 and n.endswith(".w"):
+                params[n] *= shrink
             self._update(n, params[n], grads[n])
             self._clamp(n, params[n])
 
@@ -116,7 +133,8 @@ class Optimiser:
 
     def state_dict(self) -> dict[str, Any]:
         """Host copies of the state: ``kind``, ``lr``, ``t``, hyper-parameters, buffers."""
-        state: dict[str, Any] = {"kind": self.kind, "lr": self.lr, "t": self.t}
+        state: dict[str, Any] = {"kind": self.kind, "lr": self.lr, "t": self.t,
+                                 "weight_decay": self.weight_decay}
         state.update(self._hyper())
         for key, bufs in self._buffers().items():
             state[key] = {n: to_host(b) for n, b in bufs.items()}
@@ -133,6 +151,7 @@ class Optimiser:
             )
         self.lr = float(state["lr"])
         self.t = int(state["t"])
+        self.weight_decay = float(state.get("weight_decay", self.weight_decay))
         for key, bufs in self._buffers().items():
             bufs.clear()
             bufs.update({n: np.array(b) for n, b in state.get(key, {}).items()})
@@ -176,8 +195,8 @@ class SGD(Optimiser):
     kind = "sgd"
 
     def __init__(self, lr: float, momentum: float = 0.0, bounds: Bounds | None = None,
-                 clip: Any = None) -> None:
-        super().__init__(lr, bounds, clip)
+                 clip: Any = None, weight_decay: float = 0.0) -> None:
+        super().__init__(lr, bounds, clip, weight_decay)
         if not 0 <= momentum < 1:
             raise ModelError(f"momentum must lie in [0, 1), got {momentum}")
         self.momentum = float(momentum)
@@ -228,8 +247,9 @@ class Adam(Optimiser):
         eps: float = 1e-8,
         bounds: Bounds | None = None,
         clip: Any = None,
+        weight_decay: float = 0.0,
     ) -> None:
-        super().__init__(lr, bounds, clip)
+        super().__init__(lr, bounds, clip, weight_decay)
         for name, b in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= b < 1:
                 raise ModelError(f"{name} must lie in [0, 1), got {b}")

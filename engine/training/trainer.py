@@ -91,8 +91,8 @@ class Trainer:
             checkpoint_dir: str | None = None, resume: bool = False, shuffle: bool = True,
             seed: int = 0, early_stopping_patience: int | None = None,
             monitor: str = "val_acc", augment: Any = None, progress: bool = True,
-            guard: RunawayGuard | bool = True, test_every: int | None = None
-            ) -> loop.FitResult:
+            guard: RunawayGuard | bool = True, test_every: int | None = None,
+            weight_decay: float = 0.0) -> loop.FitResult:
         """Train with Adam (``lr``; ``optimiser`` replaces it) for ``epochs`` epochs, then
         write the result into the frontend's objects (also when a resume has no epoch left).
 
@@ -103,7 +103,8 @@ class Trainer:
         The network's parameter bounds (delay ranges, PyNN's signs) hold after every update.
         ``guard``: runaway detection and rollback (:mod:`gpuspike.engine.training.guard`;
         ``True``: :func:`~gpuspike.engine.training.guard.default_guard`, ``False``: off);
-        ``test_every``: the test accuracy every N epochs, into the history.
+        ``test_every``: the test accuracy every N epochs, into the history;
+        ``weight_decay``: Adam's decoupled weight decay (AdamW; ignored with ``optimiser``).
         """
         self.check_dataset(train, "training")
         for d, what in ((val, "validation"), (test, "test")):
@@ -114,8 +115,8 @@ class Trainer:
         if schedule is None and lr_decay != 1.0:
             schedule = ExponentialDecay(float(lr_decay))
         self.before_fit()
-        opt = optimiser if optimiser is not None else Adam(float(lr),
-                                                           bounds=dict(self.model.bounds))
+        opt = optimiser if optimiser is not None else Adam(
+            float(lr), bounds=dict(self.model.bounds), weight_decay=float(weight_decay))
         evals = {k: None if d is None else self.loader(d, max(batch_size,
                                                                self.eval_batch_size))
                  for k, d in (("val", val), ("test", test))}

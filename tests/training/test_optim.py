@@ -153,3 +153,55 @@ def test_lr_is_mutable() -> None:
     params = {"w": np.ones(1)}
     opt.step(params, {"w": np.ones(1)})
     assert params["w"][0] == 0.75
+
+
+def test_adamw_matches_torch(xp) -> None:
+    """Decoupled weight decay: torch.optim.AdamW's trajectory (float64); only weights
+    (``.w``) decay, a delay (``.d``) follows plain Adam."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    g = rng.normal(size=(8, 5))
+    p0 = rng.normal(size=5)
+    lr, wd = 0.05, 0.3
+    ref = torch.tensor(p0, dtype=torch.float64, requires_grad=True)
+    topt = torch.optim.AdamW([ref], lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+    plain = Adam(lr)
+    opt = Adam(lr, weight_decay=wd)
+    params = {"a->b.w": xp.asarray(p0.copy()), "a->b.d": xp.asarray(p0.copy())}
+    undecayed = {"a->b.d": xp.asarray(p0.copy())}
+    for t in range(8):
+        ref.grad = torch.tensor(g[t], dtype=torch.float64)
+        topt.step()
+        opt.step(params, {"a->b.w": xp.asarray(g[t]), "a->b.d": xp.asarray(g[t])})
+        plain.step(undecayed, {"a->b.d": xp.asarray(g[t])})
+        np.testing.assert_allclose(to_host(params["a->b.w"]), ref.detach().numpy(),
+                                   rtol=1e-12, atol=1e-14)
+        np.testing.assert_array_equal(to_host(params["a->b.d"]), to_host(undecayed["a->b.d"]))
+
+
+def test_sgd_weight_decay_is_an_l2_penalty(xp) -> None:
+    """For SGD, decoupled decay = the gradient of ``lambda/2 |w|^2`` added to the loss's;
+    with no gradient, Adam shrinks by ``(1 - lr lambda)`` per step."""
+    rng = np.random.default_rng(3)
+    g, p0, lr, wd = rng.normal(size=(4, 3)), rng.normal(size=3), 0.1, 0.5
+    params, want = {"x.w": xp.asarray(p0.copy())}, p0.copy()
+    opt = SGD(lr, weight_decay=wd)
+    for t in range(4):
+        opt.step(params, {"x.w": xp.asarray(g[t])})
+        want = want - lr * (g[t] + wd * want)
+        np.testing.assert_allclose(to_host(params["x.w"]), want, rtol=1e-13)
+    params = {"x.w": xp.asarray(p0.copy())}
+    opt = Adam(lr, weight_decay=wd)
+    for _ in range(5):
+        opt.step(params, {"x.w": xp.zeros(3)})
+    np.testing.assert_allclose(to_host(params["x.w"]), p0 * (1 - lr * wd) ** 5, rtol=1e-13)
+
+
+def test_weight_decay_state_and_errors() -> None:
+    state = Adam(0.1, weight_decay=0.2).state_dict()
+    assert state["weight_decay"] == 0.2
+    opt = Adam(0.1)
+    opt.load_state_dict(state)
+    assert opt.weight_decay == 0.2
+    with pytest.raises(ModelError, match="weight_decay"):
+        Adam(0.1, weight_decay=-1e-3)

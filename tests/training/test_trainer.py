@@ -66,6 +66,19 @@ def test_fit_keeps_bounds_writes_back_and_evaluates(engine):
         trainer.fit(train, 1, lr_decay=0.9, schedule=object(), progress=False)
 
 
+def test_fit_weight_decay_shrinks_the_weights_not_the_bounds(engine):
+    """Decoupled decay of 5 per unit lr (25 % per step at lr 0.05) caps every input weight
+    near ``1 / lambda`` (Adam moves a weight by at most about lr per step), far below the
+    undecayed run's (initial mean 2.0); the recurrent bound still holds."""
+    train = make_dataset(48, 0)
+    plain, decayed = ArrayTrainer(engine), ArrayTrainer(engine)
+    plain.fit(train, 4, 16, 5e-2, progress=False, guard=False)
+    decayed.fit(train, 4, 16, 5e-2, progress=False, guard=False, weight_decay=5.0)
+    w0, w1 = (np.abs(t.user["in->hidden.w"]).max() for t in (plain, decayed))
+    assert w1 < 0.4 < 1.0 < w0
+    assert (decayed.user["hidden->hidden.w"] >= 0).all()
+
+
 def test_forward_example_is_the_networks_pass_of_that_example(engine):
     trainer = ArrayTrainer(engine)
     test = make_dataset(6, 3)

@@ -136,6 +136,28 @@ def test_input_dropout_and_jitter_augment_and_still_train(files):
         run_training(dict(SMALL, train=str(train), test=str(test), augment_dropout=1.5))
 
 
+def test_weight_decay_reaches_the_optimiser_and_still_trains(files, monkeypatch, capsys):
+    import gpuspike.engine.training.loop as loop
+
+    train, test = files
+    seen = {}
+    real_fit = loop.fit
+
+    def spy(model, loader, **kw):
+        seen["wd"] = kw["optimiser"].weight_decay
+        return real_fit(model, loader, **kw)
+
+    monkeypatch.setattr(loop, "fit", spy)
+    r = run_training(dict(SMALL, train=str(train), test=str(test), weight_decay=0.5))
+    assert seen["wd"] == 0.5 and r["test_acc"] >= 0.9
+    assert main(["train", "--dataset", "shd", "--train", str(train), "--test", str(test),
+                 "--hidden", "8", "--dt", "0.002", "--duration", "0.1", "--epochs", "1",
+                 "--no-progress", "--weight-decay", "0.25"]) == 0
+    assert seen["wd"] == 0.25
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["config"]["weight_decay"] == 0.25
+
+
 def test_pooled_channels_still_separate_the_classes(files, tmp_path):
     # pooling by 4 keeps the two classes' channel groups (0-7, 12-19) apart: 0-1 vs 3-4
     train, test = files
