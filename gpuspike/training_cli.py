@@ -74,7 +74,7 @@ COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=Tru
               calibrate=False, guard=True, eval_every=None, rule="eventprop",
               surrogate=None, surrogate_scale=None, neuron="lif", theta=1.0, tau_a=2.0,
               beta_a=0.0174, refractory=0.0, augment_dropout=0.0, augment_jitter=0,
-              val_speaker=None, weight_decay=0.0)
+              val_speaker=None, weight_decay=0.0, tau_m=20e-3, tau_s=5e-3)
 #: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
 MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
@@ -203,7 +203,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         raise ModelError(f"unknown neuron {cfg['neuron']!r}; use lif or alif")
     alif = cfg["neuron"] == "alif"
     lcfg = LayeredConfig(train_ds.n_channels, int(cfg["hidden"]), n_out, bool(cfg["recurrent"]),
-                         dt, n_steps, theta=float(cfg["theta"]), loss=spec,
+                         dt, n_steps, tau_m=float(cfg["tau_m"]), tau_s=float(cfg["tau_s"]),
+                         theta=float(cfg["theta"]), loss=spec,
                          max_spikes=min(int(cfg["max_spikes"]), n_steps), init=init,
                          tau_a=float(cfg["tau_a"]) if alif else None,
                          beta_a=float(cfg["beta_a"]) if alif else 0.0,
@@ -425,6 +426,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="hidden neurons: lif, or alif (adaptive threshold theta + beta_a a, "
                         "tau_a; bptt and eprop only)")
     p.add_argument("--theta", type=float, help="hidden threshold above reset (1; alif 0.6)")
+    p.add_argument("--tau-m", type=float, metavar="SECONDS",
+                   help="membrane time constant of the hidden and readout neurons (20e-3)")
+    p.add_argument("--tau-s", type=float, metavar="SECONDS",
+                   help="synaptic (current) time constant (5e-3)")
     p.add_argument("--tau-a", type=float, help="alif adaptation time constant in s (2.0)")
     p.add_argument("--beta-a", type=float, help="alif threshold increase per unit a (0.0174)")
     p.add_argument("--refractory", type=float,

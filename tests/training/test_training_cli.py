@@ -158,6 +158,25 @@ def test_weight_decay_reaches_the_optimiser_and_still_trains(files, monkeypatch,
     assert out["config"]["weight_decay"] == 0.25
 
 
+def test_time_constants_reach_the_network(files, monkeypatch):
+    import gpuspike.engine.rules.network as network
+
+    train, test = files
+    seen = {}
+    real = network.make_network
+
+    def spy(rule, ir, params, **kw):
+        seen.update({p.name: (p.neuron.tau_m, p.neuron.tau_s) for p in ir.populations
+                     if p.neuron is not None})
+        return real(rule, ir, params, **kw)
+
+    monkeypatch.setattr(network, "make_network", spy)
+    r = run_training(dict(SMALL, train=str(train), test=str(test), tau_m=40e-3, tau_s=8e-3))
+    assert seen["hidden"] == seen["out"] == (40e-3, 8e-3) and r["test_acc"] >= 0.9
+    with pytest.raises(ModelError, match="must be positive"):
+        run_training(dict(SMALL, train=str(train), test=str(test), tau_m=-1.0))
+
+
 def test_pooled_channels_still_separate_the_classes(files, tmp_path):
     # pooling by 4 keeps the two classes' channel groups (0-7, 12-19) apart: 0-1 vs 3-4
     train, test = files
