@@ -104,7 +104,7 @@ class Trainer:
         ``guard``: runaway detection and rollback (:mod:`gpuspike.engine.training.guard`;
         ``True``: :func:`~gpuspike.engine.training.guard.default_guard`, ``False``: off);
         ``test_every``: the test accuracy every N epochs, into the history;
-        ``weight_decay``: Adam's decoupled weight decay (AdamW; ignored with ``optimiser``).
+        ``weight_decay``: Adam's decoupled weight decay (AdamW; an ``optimiser`` has its own).
         """
         self.check_dataset(train, "training")
         for d, what in ((val, "validation"), (test, "test")):
@@ -112,6 +112,9 @@ class Trainer:
                 self.check_dataset(d, what)
         if schedule is not None and lr_decay != 1.0:
             raise ModelError("pass lr_decay or a schedule, not both")
+        if optimiser is not None and weight_decay:
+            raise ModelError("pass weight_decay or an optimiser, not both: give the optimiser "
+                             "its own weight_decay")
         if schedule is None and lr_decay != 1.0:
             schedule = ExponentialDecay(float(lr_decay))
         self.before_fit()

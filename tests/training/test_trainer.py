@@ -77,6 +77,8 @@ def test_fit_weight_decay_shrinks_the_weights_not_the_bounds(engine):
     w0, w1 = (np.abs(t.user["in->hidden.w"]).max() for t in (plain, decayed))
     assert w1 < 0.4 < 1.0 < w0
     assert (decayed.user["hidden->hidden.w"] >= 0).all()
+    with pytest.raises(ModelError, match="weight_decay or an optimiser"):
+        plain.fit(train, 1, optimiser=object(), weight_decay=1.0, progress=False)
 
 
 def test_forward_example_is_the_networks_pass_of_that_example(engine):
