@@ -139,6 +139,42 @@ class SpikeDataset:
                             speakers=self.speakers, n_channels=self.n_channels,
                             keys=list(self.keys), files=list(self.files))
 
+    def normalise_span(self, span: float, quantile: float = 0.05,
+                       margin: float = 0.01) -> SpikeDataset:
+        """Stretch each sample in time so that its core lasts ``span`` seconds.
+
+        The core of a sample runs from ``t_lo``, the ``quantile`` of its spike times, to
+        ``t_hi``, their ``1 - quantile``; every spike moves to
+        ``margin + (t - t_lo) * span / (t_hi - t_lo)`` (a linear time warp), and spikes
+        that would fall before 0 are dropped. Each utterance then starts at ``margin`` and
+        its bulk ends at ``margin + span``, whatever the speaker's rate: the per-sample
+        relative time of :func:`gpuspike.datasets.baseline.count_features`, for a network.
+        Spike rates change by ``(t_hi - t_lo) / span``. Samples with no spikes or a core of
+        zero length are only moved (as :meth:`align_onset`).
+        """
+        if not span > 0:
+            raise ValueError(f"span must be > 0 seconds, got {span}")
+        if not 0 <= quantile < 0.5:
+            raise ValueError(f"quantile must lie in [0, 0.5), got {quantile}")
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0 seconds, got {margin}")
+        times, units = [], []
+        for t, u in zip(self.times, self.units):
+            t, u = np.asarray(t), np.asarray(u)
+            if len(t) == 0:
+                times.append(t)
+                units.append(u)
+                continue
+            lo, hi = np.quantile(t.astype(np.float64), [quantile, 1.0 - quantile])
+            factor = span / (hi - lo) if hi > lo else 1.0
+            moved = margin + (t.astype(np.float64) - lo) * factor
+            keep = moved >= 0
+            times.append(moved[keep].astype(t.dtype))
+            units.append(u[keep])
+        return SpikeDataset(times=times, units=units, labels=self.labels,
+                            speakers=self.speakers, n_channels=self.n_channels,
+                            keys=list(self.keys), files=list(self.files))
+
     @property
     def spike_counts(self) -> np.ndarray:
         """Number of spikes of each sample, shape ``(samples,)``."""

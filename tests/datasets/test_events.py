@@ -123,3 +123,29 @@ def test_align_onset_moves_each_sample_to_its_quantile():
         ds.align_onset(1.0)
     with pytest.raises(ValueError, match="margin"):
         ds.align_onset(0.1, margin=-1)
+
+
+def test_normalise_span_maps_each_core_onto_the_same_span():
+    from gpuspike.datasets.events import SpikeDataset
+
+    fast = np.array([0.10, 0.11, 0.12, 0.13, 0.14, 0.15], np.float32)   # 50 ms core
+    slow = np.array([0.05, 0.15, 0.25, 0.35, 0.45], np.float64)          # 400 ms core
+    ds = SpikeDataset([fast, slow, np.zeros(0, np.float32)],
+                      [np.arange(6), np.arange(5), np.zeros(0, np.int64)],
+                      np.array([0, 1, 2]), np.array([0, 1, 1]), 8)
+    out = ds.normalise_span(0.2, quantile=0.0, margin=0.01)
+    np.testing.assert_allclose(out.times[0], 0.01 + (fast - 0.10) * 4.0, atol=1e-6)
+    np.testing.assert_allclose(out.times[1], 0.01 + (slow - 0.05) * 0.5)
+    assert out.times[0].dtype == np.float32 and len(out.times[2]) == 0
+    assert out.units[0].tolist() == list(range(6)) and out.n_channels == 8
+    # quantile 0.25 of slow: 0.15 -> margin; 0.75: 0.35 -> margin + span; 0.05 is dropped
+    q = ds.normalise_span(0.2, quantile=0.25, margin=0.0)
+    np.testing.assert_allclose(q.times[1], [0.0, 0.1, 0.2, 0.3])
+    assert q.units[1].tolist() == [1, 2, 3, 4]
+    # a sample whose core has no length is only moved
+    one = SpikeDataset([np.array([0.3, 0.3])], [np.array([0, 1])], np.array([0]),
+                       np.array([0]), 2).normalise_span(0.5, quantile=0.0, margin=0.01)
+    np.testing.assert_allclose(one.times[0], [0.01, 0.01])
+    for bad in (dict(span=0.0), dict(span=0.1, quantile=0.5), dict(span=0.1, margin=-1)):
+        with pytest.raises(ValueError):
+            ds.normalise_span(**bad)

@@ -177,6 +177,27 @@ def test_time_constants_reach_the_network(files, monkeypatch):
         run_training(dict(SMALL, train=str(train), test=str(test), tau_m=-1.0))
 
 
+def test_normalise_span_warps_train_and_test_and_sets_the_trial(files, monkeypatch):
+    train, test = files
+    calls = []
+    real = SpikeDataset.normalise_span
+
+    def spy(self, span, quantile=0.05, margin=0.01):
+        calls.append((len(self), span, quantile))
+        return real(self, span, quantile, margin)
+
+    monkeypatch.setattr(SpikeDataset, "normalise_span", spy)
+    r = run_training(dict(SMALL, train=str(train), test=str(test), normalise_span=0.06,
+                          align_onset=0.1, duration=None))
+    assert calls == [(60, 0.06, 0.1), (20, 0.06, 0.1)]
+    # the file rule reads the warped spikes (the raw ones all end before 80 ms)
+    from gpuspike.datasets.shd import read_shd
+    from gpuspike.training_cli import data_recipe
+
+    warped = real(read_shd(train), 0.06, 0.1)
+    assert r["config"]["duration"] == data_recipe(warped, dt=2e-3)["duration"] > 0.1
+
+
 def test_pooled_channels_still_separate_the_classes(files, tmp_path):
     # pooling by 4 keeps the two classes' channel groups (0-7, 12-19) apart: 0-1 vs 3-4
     train, test = files
@@ -320,6 +341,10 @@ def test_rule_defaults_and_errors(files):
     assert resolve_config({"dataset": "shd", "rule": "bptt"})["refractory"] == 0.0
     # the max readout overfitted a synthetic SHD-shaped set (RESULTS.md, issue 16)
     assert resolve_config({"dataset": "shd", "rule": "bptt"})["loss"] == "exp_avg_ce"
+    # a 40 ms synapse on SHD-format files (RESULTS.md, issue 16); e-prop keeps mlGeNN's 5 ms
+    assert [resolve_config({"dataset": d, "rule": r})["tau_s"] for d, r in (
+        ("shd", "eventprop"), ("shd", "bptt"), ("shd", "eprop"), ("mnist5k", "eventprop"))
+            ] == [40e-3, 40e-3, 5e-3, 5e-3]
     assert resolve_config({"dataset": "shd", "rule": "eprop", "lr": 5e-3})["lr"] == 5e-3
     with pytest.raises(ModelError, match="unknown training rule"):
         resolve_config({"dataset": "mnist5k", "rule": "rtrl"})
