@@ -124,20 +124,7 @@ class SpikeDataset:
             raise ValueError(f"quantile must lie in [0, 1), got {quantile}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0 seconds, got {margin}")
-        times, units = [], []
-        for t, u in zip(self.times, self.units):
-            t, u = np.asarray(t), np.asarray(u)
-            if len(t) == 0:
-                times.append(t)
-                units.append(u)
-                continue
-            moved = t.astype(np.float64) - np.quantile(t, quantile) + margin
-            keep = moved >= 0
-            times.append(moved[keep].astype(t.dtype))
-            units.append(u[keep])
-        return SpikeDataset(times=times, units=units, labels=self.labels,
-                            speakers=self.speakers, n_channels=self.n_channels,
-                            keys=list(self.keys), files=list(self.files))
+        return self._warp(lambda t: t - np.quantile(t, quantile) + margin)
 
     def normalise_span(self, span: float, quantile: float = 0.05,
                        margin: float = 0.01) -> SpikeDataset:
@@ -158,6 +145,16 @@ class SpikeDataset:
             raise ValueError(f"quantile must lie in [0, 0.5), got {quantile}")
         if margin < 0:
             raise ValueError(f"margin must be >= 0 seconds, got {margin}")
+
+        def warp(t: np.ndarray) -> np.ndarray:
+            lo, hi = np.quantile(t, [quantile, 1.0 - quantile])
+            return margin + (t - lo) * (span / (hi - lo) if hi > lo else 1.0)
+
+        return self._warp(warp)
+
+    def _warp(self, f) -> SpikeDataset:
+        """Each non-empty sample's times through ``f`` (float64 in, float64 out), spikes
+        mapped before 0 dropped, the times' dtype kept; empty samples as they are."""
         times, units = [], []
         for t, u in zip(self.times, self.units):
             t, u = np.asarray(t), np.asarray(u)
@@ -165,9 +162,7 @@ class SpikeDataset:
                 times.append(t)
                 units.append(u)
                 continue
-            lo, hi = np.quantile(t.astype(np.float64), [quantile, 1.0 - quantile])
-            factor = span / (hi - lo) if hi > lo else 1.0
-            moved = margin + (t.astype(np.float64) - lo) * factor
+            moved = f(t.astype(np.float64))
             keep = moved >= 0
             times.append(moved[keep].astype(t.dtype))
             units.append(u[keep])
