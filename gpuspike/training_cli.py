@@ -94,9 +94,11 @@ MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
 #: Most network inputs the file rule leaves after pooling neighbouring channels.
 MAX_INPUTS = 256
-#: Options whose change makes a checkpoint unusable.
+#: Options whose change makes a checkpoint unusable (the time constants too: the SHD-format
+#: default ``tau_s`` changed from 5 to 40 ms on 2026-12-08, and a resumed run must not go on
+#: with another synapse than it was trained with).
 SHAPE_KEYS = ("dataset", "train", "hidden", "recurrent", "dt", "duration", "loss", "pool_channels",
-              "rule", "neuron")
+              "rule", "neuron", "tau_m", "tau_s")
 
 
 def _datasets(cfg: Mapping[str, Any]):

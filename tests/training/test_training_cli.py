@@ -67,6 +67,11 @@ def test_cli_prints_one_json_line_and_resumes(files, tmp_path, capsys):
     second = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert second["epochs"] == 2
     assert second["config"]["seed"] == 3
+    # another synapse than the checkpoint's is refused, naming it (never a silent change)
+    from gpuspike.engine.training.checkpoint import CheckpointError
+
+    with pytest.raises(CheckpointError, match="tau_s: saved 0.04, now 0.005"):
+        main([*args, "--epochs", "3", "--resume", "--tau-s", "0.005", "--debug"])
 
 
 def test_loso_speaker_holds_that_speaker_out(files):
