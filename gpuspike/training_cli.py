@@ -201,8 +201,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
         train_ds, test_ds = train_ds.pool_channels(k), test_ds.pool_channels(k)
     if cfg["normalise_span"] is not None:
         span = float(cfg["normalise_span"])
-        q = 0.05 if cfg["align_onset"] is None else float(cfg["align_onset"])
-        train_ds, test_ds = train_ds.normalise_span(span, q), test_ds.normalise_span(span, q)
+        kw = {} if cfg["align_onset"] is None else {"quantile": float(cfg["align_onset"])}
+        train_ds, test_ds = (d.normalise_span(span, **kw) for d in (train_ds, test_ds))
     elif cfg["align_onset"] is not None:
         q = float(cfg["align_onset"])
         train_ds, test_ds = train_ds.align_onset(q), test_ds.align_onset(q)
@@ -449,8 +449,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tau-m", type=float, metavar="SECONDS",
                    help="membrane time constant of the hidden and readout neurons (20e-3)")
     p.add_argument("--tau-s", type=float, metavar="SECONDS",
-                   help="synaptic (current) time constant (mnist: 5e-3; shd: 40e-3, "
-                        "e-prop 5e-3)")
+                   help=f"synaptic (current) time constant (mnist: {COMMON['tau_s']:g}; "
+                        f"shd: {DEFAULTS['shd']['tau_s']:g}, e-prop "
+                        f"{RULE_DEFAULTS[('eprop', 'shd')]['tau_s']:g})")
     p.add_argument("--tau-a", type=float, help="alif adaptation time constant in s (2.0)")
     p.add_argument("--beta-a", type=float, help="alif threshold increase per unit a (0.0174)")
     p.add_argument("--refractory", type=float,

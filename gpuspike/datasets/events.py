@@ -7,6 +7,7 @@ the layout of the Spiking Heidelberg Digits (SHD) files and of what the audio en
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -152,7 +153,7 @@ class SpikeDataset:
 
         return self._warp(warp)
 
-    def _warp(self, f) -> SpikeDataset:
+    def _warp(self, f: Callable[[np.ndarray], np.ndarray]) -> SpikeDataset:
         """Each non-empty sample's times through ``f`` (float64 in, float64 out), spikes
         mapped before 0 dropped, the times' dtype kept; empty samples as they are."""
         times, units = [], []
