@@ -50,8 +50,9 @@ Lines (stdout, JSON): ``train_shd`` per framework and ``dt``; ``train_shd_ratio`
 >= 3 at 1 ms; published anchor: mlGeNN 7.8 s and 342 MiB per SHD epoch against Spyx 29.8 s
 and 1618 MiB, not measured here).
 
-``--rules eventprop bptt eprop`` times our three rules on the same batches (one line each;
-the first rule is the one compared with the peers).
+``--rules eventprop bptt eprop eprop_online`` times our three rules on the same batches (one
+line each; the first rule is the one compared with the peers; ``eprop_online``: e-prop's
+forward-time traces per synapse, ``eprop`` its default reverse-time pass).
 
 Run: ``python benchmarks/train_shd.py [--engine cupy] [--dt 1 5] [--batches 10] [--quick]
 [--train shd_train.h5] [--peers snntorch torch] [--compile] [--threads 1]``. ``--compile``
@@ -435,7 +436,10 @@ def measure(
 # ----------------------------------------------------------------------------- ours
 METHODS = {"eventprop": "EventProp (exact gradients)",
            "bptt": "surrogate-gradient BPTT (fast sigmoid, beta 100; generated kernels)",
-           "eprop": "e-prop (eligibility traces, triangle pseudo-derivative; generated kernels)"}
+           "eprop": "e-prop (triangle pseudo-derivative; its gradient in reverse time, "
+                    "generated kernels)",
+           "eprop_online": "e-prop (forward-time eligibility traces per synapse, triangle "
+                           "pseudo-derivative; generated kernels)"}
 
 
 def eventprop_runner(cfg: Config, engine: str, seed: int, rule: str = "eventprop",
@@ -448,7 +452,8 @@ def eventprop_runner(cfg: Config, engine: str, seed: int, rule: str = "eventprop
     from gpuspike.engine.training.protocol import Batch
 
     ir, params = initial_weights(cfg, seed)
-    net = make_network(rule, ir, params, engine=engine, dtype=np.float32, threads=threads)
+    net = make_network(rule.removesuffix("_online"), ir, params, engine=engine,
+                       dtype=np.float32, threads=threads, online=rule == "eprop_online")
     opt = Adam(LR)
     name = net.backend.name
     index = np.arange(cfg.batch_size)
@@ -702,7 +707,7 @@ def parse_args(argv: list[str] | None) -> Any:
         help="BPTT peers (default: snntorch torch)",
     )
     p.add_argument("--no-peers", action="store_true", help="time our engine only")
-    p.add_argument("--rules", nargs="+", choices=("eventprop", "bptt", "eprop"),
+    p.add_argument("--rules", nargs="+", choices=tuple(METHODS),
                    default=["eventprop"],
                    help="our training rules to time (the first is compared with the peers)")
     p.add_argument("--compile", action="store_true", help="torch.compile the peers' step")

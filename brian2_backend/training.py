@@ -139,12 +139,17 @@ class EventPropTrainer(Trainer):
         Extra stack frames between the user's code and this call (for wrappers).
     rule : str
         ``"eventprop"`` (exact gradients, default), ``"bptt"`` (surrogate-gradient
-        backpropagation through time) or ``"eprop"`` (e-prop: eligibility traces forward
-        in time); :mod:`gpuspike.engine.rules`. BPTT and e-prop train voltage readouts
+        backpropagation through time) or ``"eprop"`` (e-prop: eligibility along each
+        neuron's own state, learning signals through the readout);
+        :mod:`gpuspike.engine.rules`. BPTT and e-prop train voltage readouts
         without delays.
     surrogate : gpuspike.engine.rules.surrogate.Surrogate, optional
         The spike function's surrogate derivative of ``bptt``/``eprop`` (default: fast
         sigmoid, beta 100, for BPTT; triangle, gamma 0.3, for e-prop).
+    eprop_online : bool
+        e-prop's eligibility traces forward in time, per synapse and step (memory
+        independent of the trial length; 10-20x slower on a CPU). Default: the same
+        gradient computed in reverse time (:class:`~gpuspike.engine.rules.network.EpropNetwork`).
     """
 
     def __init__(
@@ -167,6 +172,7 @@ class EventPropTrainer(Trainer):
         level: int = 0,
         rule: str = "eventprop",
         surrogate: Any = None,
+        eprop_online: bool = False,
     ) -> None:
         from brian2.core.namespace import get_local_namespace
 
@@ -205,6 +211,7 @@ class EventPropTrainer(Trainer):
             bounds={q.name + ".d": (0.0, q.max_delay_steps * self.dt)
                     for q in self.ir.projections if q.learn_delay},
             surrogate=surrogate,
+            online=eprop_online,
         )
         self.result: Any = None
         self._warned_dt = False

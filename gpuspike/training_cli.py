@@ -88,7 +88,7 @@ COMMON = dict(seed=0, engine="auto", checkpoint=None, resume=False, progress=Tru
               surrogate=None, surrogate_scale=None, neuron="lif", theta=1.0, tau_a=2.0,
               beta_a=0.0174, refractory=0.0, augment_dropout=0.0, augment_jitter=0,
               val_speaker=None, weight_decay=0.0, tau_m=20e-3, tau_s=5e-3,
-              normalise_span=None)
+              normalise_span=None, eprop_online=False)
 #: Most steps per trial the file rule picks (``data_recipe``), and its choices of dt.
 MAX_STEPS = 300
 DT_CHOICES = (1e-3, 2e-3, 5e-3)
@@ -232,7 +232,8 @@ def run_training(options: Mapping[str, Any]) -> dict[str, Any]:
     ir = layered_ir(lcfg)
     model = make_network(cfg["rule"], ir, initial_params(ir, init, seed=int(cfg["seed"])),
                          engine=cfg["engine"], dtype=np.dtype(cfg["dtype"]),
-                         lift=float(cfg["lift"]), surrogate=_surrogate(cfg))
+                         lift=float(cfg["lift"]), surrogate=_surrogate(cfg),
+                         online=bool(cfg["eprop_online"]))
     steps = []
     if cfg["augment_shift"]:
         steps.append(step(channel_shift, n_channels=train_ds.n_channels,
@@ -437,6 +438,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rule", choices=RULES,
                    help="gradient: eventprop (exact, default), bptt (surrogate gradients "
                         "through time), eprop (eligibility traces); each has its defaults")
+    p.add_argument("--eprop-online", action="store_true", default=None,
+                   help="e-prop's eligibility traces forward in time, per synapse (memory "
+                        "independent of the trial length, 10-20x slower on a CPU); default: "
+                        "the same gradient computed in reverse time")
     p.add_argument("--surrogate", choices=("fast_sigmoid", "triangle"),
                    help="spike surrogate of bptt/eprop (default: fast_sigmoid for bptt, "
                         "triangle for eprop)")

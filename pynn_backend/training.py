@@ -169,12 +169,17 @@ class EventPropTrainer(Trainer):
         by this much (nA; 0 disables).
     rule : str
         ``"eventprop"`` (exact gradients, default), ``"bptt"`` (surrogate-gradient
-        backpropagation through time) or ``"eprop"`` (e-prop: eligibility traces forward
-        in time); :mod:`gpuspike.engine.rules`. BPTT and e-prop train voltage readouts
+        backpropagation through time) or ``"eprop"`` (e-prop: eligibility along each
+        neuron's own state, learning signals through the readout);
+        :mod:`gpuspike.engine.rules`. BPTT and e-prop train voltage readouts
         without delays.
     surrogate : gpuspike.engine.rules.surrogate.Surrogate, optional
         The spike function's surrogate derivative of ``bptt``/``eprop`` (default: fast
         sigmoid, beta 100, for BPTT; triangle, gamma 0.3, for e-prop).
+    eprop_online : bool
+        e-prop's eligibility traces forward in time, per synapse and step (memory
+        independent of the trial length; 10-20x slower on a CPU). Default: the same
+        gradient computed in reverse time (:class:`~gpuspike.engine.rules.network.EpropNetwork`).
     learn : tuple or mapping
         ``("weight",)``, ``("weight", "delay")``, ``("delay",)``; or a mapping Projection ->
         such a tuple (projections not in it stay fixed).
@@ -208,6 +213,7 @@ class EventPropTrainer(Trainer):
         loss_options: Mapping[str, Any] | None = None,
         rule: str = "eventprop",
         surrogate: Any = None,
+        eprop_online: bool = False,
     ) -> None:
         state = simulator.state
         self.dt = float(state.dt if dt is None else dt)
@@ -251,6 +257,7 @@ class EventPropTrainer(Trainer):
             masks={g.name: g.mask for g in self.groups},
             bounds=bounds,
             surrogate=surrogate,
+            online=eprop_online,
         )
 
     # ------------------------------------------------------------------ checks

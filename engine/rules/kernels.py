@@ -53,6 +53,18 @@ after the forward pass has given ``e``), and keeps no filter traces per synapse 
 fewer; the same gradient). Without recurrence ``sum_n L~_j,n el`` is exactly BPTT's
 ``sum_n f_j,n sigma_n du``, so the two rules agree to rounding there.
 Gradients of a batch are summed per example (``gb``) and over the batch on the host.
+
+**e-prop in reverse time** (the default; the forward-time plan above is ``online=True``).
+The eligibility is a linear recursion along j's own state, ``x_ji,n = M_j,n x_ji,n-1 +
+b_j,n eps_J,i,n-1`` (``x = (eps_u, eps_a)``: coefficients of the post j only, the drive of
+the pre i only), and the gradient is ``G_ji = sum_n c_j,n . x_ji,n`` (``c``: the learning
+signal and kick times the surrogate). Exchanging the sums, ``G_ji = sum_m eps_J,i,m
+lambda_j,m`` with ``lambda_j`` the adjoint of that recursion, run backwards per neuron --
+which is BPTT's backward pass above with the feedback ``f`` taken through the readout's
+projections only (``L~`` is exactly that feedback), and the arrivals turning the pre's
+trace into per-spike sums (``G_ji += g a_J,j`` at each spike of i). Same gradient, to
+rounding; the work is per spike and neuron (BPTT's), not per synapse and step, and the
+memory is BPTT's tape (``O(N)`` per neuron) instead of the traces (per synapse).
 """
 
 from __future__ import annotations
@@ -155,7 +167,15 @@ class _RuleBuilder(_Builder):
 
 
 class BPTTBuilder(_RuleBuilder):
-    """Forward with the surrogate taped per step; the reverse-time plan (module docstring)."""
+    """Forward with the surrogate taped per step; the reverse-time plan (module docstring).
+
+    ``readout_feedback_only``: the feedback through the readout's projections only, which
+    is e-prop's gradient in reverse time (module docstring, *e-prop in reverse time*)."""
+
+    def __init__(self, ir: EventPropIR, lay: Layout, precision: str, surrogate: Surrogate,
+                 readout_feedback_only: bool = False) -> None:
+        super().__init__(ir, lay, precision, surrogate)
+        self.readout_feedback_only = readout_feedback_only
 
     def step_extra(self, p, names: PopNames):
         size = (self.N + 1) * self.B * p.size
@@ -256,7 +276,8 @@ class BPTTBuilder(_RuleBuilder):
                                 "syn")]
             self.kernel(f"{g}_arrivals", dom, body, "arrivals", f"gradient of {q.name}",
                         {"e_aj": "float", "e_d": "int32"})
-        fed = [q for q in ir.projections if q.pre != ir.input.name]
+        fed = [q for q in ir.projections if q.pre != ir.input.name
+               and (q.post == ir.output or not self.readout_feedback_only)]
         for name in sorted({q.post for q in fed}):   # every post neuron as an event
             post = ir.population(name)
             ring = self.ring(f"{lay.pops[name].prefix}_all", post.size, 1)
@@ -321,7 +342,8 @@ class BPTTBuilder(_RuleBuilder):
                 body.append(k.Store(names.fb, sympy.Float(0.0)))
             self.kernel(f"{names.prefix}_adjoint", k.ElementDomain(p.name, p.size), body,
                         "update", f"adjoint of the reset and propagation of {p.name!r}", locs)
-        return self.plan(f"{_name(ir)}_bptt_backward", reverse=N)
+        kind = "eprop" if self.readout_feedback_only else "bptt"
+        return self.plan(f"{_name(ir)}_{kind}_backward", reverse=N)
 
 
 class EpropBuilder(_RuleBuilder):
@@ -521,13 +543,14 @@ class EpropBuilder(_RuleBuilder):
 
 
 def bptt_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision: str,
-               surrogate: Surrogate, input_capacity: int = 1, input_products: bool = False
-               ) -> tuple[k.Plan, k.Plan, Layout]:
-    """The forward (taping ``sigma``) and reverse-time plans of BPTT."""
-    check_rule(ir, "bptt")
+               surrogate: Surrogate, input_capacity: int = 1, input_products: bool = False,
+               rule: str = "bptt") -> tuple[k.Plan, k.Plan, Layout]:
+    """The forward (taping ``sigma``) and reverse-time plans of BPTT; ``rule='eprop'``:
+    e-prop's gradient in reverse time (the feedback through the readout only)."""
+    check_rule(ir, rule)
     lay = layout(ir, batch, capacity, input_capacity, input_products)
     fwd = BPTTBuilder(ir, lay, precision, surrogate).forward()
-    bwd = BPTTBuilder(ir, lay, precision, surrogate).backward()
+    bwd = BPTTBuilder(ir, lay, precision, surrogate, rule == "eprop").backward()
     return fwd, bwd, lay
 
 

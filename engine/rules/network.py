@@ -17,7 +17,7 @@ from gpuspike.bridge.training_ir import EventPropIR
 from ..eventprop.network import EventPropNetwork
 from ..eventprop.passes import TrainingPrograms
 from .kernels import RULES, check_rule
-from .programs import BPTTPrograms, EpropPrograms
+from .programs import BPTTPrograms, EpropPrograms, EpropReversePrograms
 from .surrogate import DEFAULT, Surrogate
 
 
@@ -45,17 +45,34 @@ class BPTTNetwork(_SurrogateNetwork):
 
 
 class EpropNetwork(_SurrogateNetwork):
-    """e-prop (Bellec et al. 2020): eligibility traces forward in time, learning signals
-    through the readout weights (triangle pseudo-derivative, gamma 0.3, by default)."""
+    """e-prop (Bellec et al. 2020): eligibility along each neuron's own state, learning
+    signals through the readout weights (triangle pseudo-derivative, gamma 0.3, by default).
+
+    ``online=False`` (default) computes the gradient in reverse time (BPTT's backward pass
+    with the feedback through the readout only: work per spike, a tape of ``O(N)`` per
+    neuron); ``online=True`` runs the eligibility traces forward in time, per synapse and
+    step (memory independent of the trial's length; 10-20x slower on a CPU). Both give
+    the same gradient to rounding (:mod:`.kernels`)."""
 
     rule = "eprop"
-    _programs_class = EpropPrograms
+
+    def __init__(self, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
+                 online: bool = False, **kwargs: Any) -> None:
+        self.online = bool(online)
+        self._programs_class = EpropPrograms if self.online else EpropReversePrograms
+        super().__init__(ir, params, **kwargs)
 
 
 def make_network(rule: str, ir: EventPropIR, params: Mapping[str, np.ndarray], *,
-                 surrogate: Surrogate | None = None, **kwargs: Any) -> EventPropNetwork:
+                 surrogate: Surrogate | None = None, online: bool = False,
+                 **kwargs: Any) -> EventPropNetwork:
     """The trainable model of ``ir`` for ``rule`` (``'eventprop'``, ``'bptt'``,
-    ``'eprop'``); ``kwargs`` are :class:`EventPropNetwork`'s."""
+    ``'eprop'``); ``online``: e-prop's forward-time traces (:class:`EpropNetwork`);
+    ``kwargs`` are :class:`EventPropNetwork`'s."""
+    if online and rule != "eprop":
+        raise UnsupportedFeature(f"online eligibility traces are e-prop's; rule {rule!r} "
+                                 "computes its gradient in reverse time (use rule='eprop' "
+                                 "or drop online)")
     if rule == "eventprop":
         if surrogate is not None:
             raise UnsupportedFeature("EventProp's gradients are exact: it takes no surrogate "
@@ -64,5 +81,5 @@ def make_network(rule: str, ir: EventPropIR, params: Mapping[str, np.ndarray], *
     if rule == "bptt":
         return BPTTNetwork(ir, params, surrogate=surrogate, **kwargs)
     if rule == "eprop":
-        return EpropNetwork(ir, params, surrogate=surrogate, **kwargs)
+        return EpropNetwork(ir, params, surrogate=surrogate, online=online, **kwargs)
     raise UnsupportedFeature(f"unknown training rule {rule!r}; choose from {RULES}")

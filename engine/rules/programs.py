@@ -80,9 +80,11 @@ class _RulePrograms(TrainingPrograms):
 class BPTTPrograms(_RulePrograms):
     """Surrogate-gradient BPTT (:class:`~.kernels.BPTTBuilder`)."""
 
+    rule = "bptt"
+
     def make_plans(self, input_capacity: int):
         return bptt_plans(self.ir, self.batch, self.capacity, self.dtype.name, self.surrogate,
-                          input_capacity, self.input_products)
+                          input_capacity, self.input_products, self.rule)
 
     def _build(self, input_capacity: int) -> None:
         super()._build(input_capacity)
@@ -132,8 +134,16 @@ class BPTTPrograms(_RulePrograms):
         return Gradients(gw, {}, 0)
 
 
+class EpropReversePrograms(BPTTPrograms):
+    """e-prop's gradient in reverse time: BPTT's passes with the feedback through the
+    readout only (:mod:`.kernels`, *e-prop in reverse time*)."""
+
+    rule = "eprop"
+
+
 class EpropPrograms(_RulePrograms):
-    """e-prop (:class:`~.kernels.EpropBuilder`): the eligibility pass after the forward."""
+    """Online e-prop (:class:`~.kernels.EpropBuilder`): the eligibility pass after the
+    forward."""
 
     def make_plans(self, input_capacity: int):
         self.input_products = False   # the traces take the input spikes step by step

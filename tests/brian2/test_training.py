@@ -455,6 +455,22 @@ def test_bptt_and_eprop_train_and_brian2_runs_the_result(rule):
     assert spikes > 20
 
 
+def test_eprop_online_option_gives_the_same_gradient():
+    """eprop_online=True (forward-time traces) and the default (reverse time) compute one
+    gradient from the same Brian2 network."""
+    defaultclock.dt = 1 * ms
+    net, (inp, hid, out, s1, s2) = network()
+    trainers = [EventPropTrainer(net, input=inp, output=out, dt=1 * ms, duration=20 * ms,
+                                 engine="numpy", dtype=np.float64, rule="eprop",
+                                 eprop_online=online) for online in (False, True)]
+    b = trainers[0].loader(dataset(10, 1), 10).batch(0)
+    fast, online = (t.model.loss_and_grad(b) for t in trainers)
+    assert fast.loss == pytest.approx(online.loss, rel=1e-12)
+    for key, g in online.grads.items():
+        assert np.abs(g).max() > 0, key
+        np.testing.assert_allclose(fast.grads[key], g, rtol=0, atol=1e-9 * np.abs(g).max())
+
+
 def _train_one_hidden_layer(rule, eqs, w_in, **hidden):
     """input -> 16 hidden (``eqs``, ``hidden``: threshold, reset, refractory) -> readout,
     trained 8 epochs on the toy data by ``rule``; asserts it learnt and that Brian2's runtime

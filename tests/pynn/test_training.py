@@ -563,6 +563,23 @@ def test_bptt_and_eprop_train_and_sim_run_agrees(rule):
         assert_same(tr.trace(VAL, i), spikes, v, vtol=1e-9)
 
 
+def test_eprop_online_option_gives_the_same_gradient():
+    """eprop_online=True (forward-time traces) and the default (reverse time) compute one
+    gradient from the same PyNN network."""
+    pops, prjs = build(recurrent=True)
+    trainers = [EventPropTrainer(input=pops[0], output=pops[2], projections=prjs,
+                                 duration=DURATION, engine="numpy", dtype="float64",
+                                 max_spikes=20, rule="eprop", eprop_online=online)
+                for online in (False, True)]
+    b = trainers[0].loader(VAL.subset(range(8)), 8).batch(0)
+    fast, online = (t.model.loss_and_grad(b) for t in trainers)
+    assert fast.loss == pytest.approx(online.loss, rel=1e-12)
+    assert np.abs(online.grads["in->hid.w"]).max() > 0   # a test that can fail
+    for key, g in online.grads.items():
+        np.testing.assert_allclose(fast.grads[key], g, rtol=0,
+                                   atol=1e-9 * max(np.abs(g).max(), 1e-12), err_msg=key)
+
+
 def test_bptt_gradients_of_a_pynn_network_equal_the_reference():
     """PyNN's units (mV, nA, ms; gains != 1, theta = 15 mV above rest) through the BPTT
     kernels: the forward-mode reference on the same IR gives the same gradients."""

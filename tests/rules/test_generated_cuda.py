@@ -22,7 +22,7 @@ from .test_gradients import batch, small
 pytestmark = pytest.mark.skipif(not cuda_host.available(), reason="g++ is not on PATH")
 
 
-@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+@pytest.mark.parametrize("rule", ["bptt", "eprop", "eprop_online"])
 @pytest.mark.parametrize("loss,delays,alif,t_ref", [
     ("avg_ce", 0.0, False, 0.0), ("max_ce", 0.0, False, 0.0), ("avg_ce", 3e-3, False, 0.0),
     ("avg_ce", 0.0, True, 0.0), ("avg_ce", 0.0, True, 3e-3)])
@@ -30,12 +30,16 @@ def test_cuda_module_on_host_gives_the_numpy_gradients(rule, loss, delays, alif,
                                                        monkeypatch):
     ir, params = small(loss, recurrent=True, reg=1e-2, delays=delays, alif=alif, t_ref=t_ref)
     b = batch(3, rate=0.4 if t_ref else 0.2)
-    want = make_network(rule, ir, params, engine="numpy", dtype=np.float64).loss_and_grad(b)
+    online = rule == "eprop_online"
+    rule = rule.removesuffix("_online")
+    want = make_network(rule, ir, params, engine="numpy", dtype=np.float64,
+                        online=online).loss_and_grad(b)
     monkeypatch.setattr(passes, "make_program",
                         lambda backend, plan, arrays, threads=None:
                         HostCudaProgram(plan, arrays, plan.reverse_steps > 0))
     monkeypatch.setattr(passes, "input_products", lambda backend: False)   # as on cupy
-    got = make_network(rule, ir, params, engine="numpy", dtype=np.float64).loss_and_grad(b)
+    got = make_network(rule, ir, params, engine="numpy", dtype=np.float64,
+                       online=online).loss_and_grad(b)
     assert got.loss == pytest.approx(want.loss, rel=1e-12)
     for key, g in want.grads.items():
         assert np.abs(g).max() > 0, key
@@ -46,11 +50,13 @@ def test_cuda_module_on_host_gives_the_numpy_gradients(rule, loss, delays, alif,
 @pytest.mark.nvcc
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc not on PATH")
 @pytest.mark.parametrize("precision", ["float32", "float64"])
-@pytest.mark.parametrize("rule", ["bptt", "eprop"])
+@pytest.mark.parametrize("rule", ["bptt", "eprop", "eprop_online"])
 def test_rule_modules_compile_with_nvcc(rule, precision):
     ir, _ = small("avg_ce", recurrent=True, delays=3e-3, alif=True, t_ref=2e-3)
     caps = {p.name: 8 for p in ir.populations if not p.is_input and p.neuron.spiking}
-    plans = (bptt_plans if rule == "bptt" else eprop_plans)(ir, 4, caps, precision,
-                                                           DEFAULT[rule], 100)
+    if rule == "eprop_online":
+        plans = eprop_plans(ir, 4, caps, precision, DEFAULT["eprop"], 100)
+    else:
+        plans = bptt_plans(ir, 4, caps, precision, DEFAULT[rule], 100, rule=rule)
     for plan in (*plans[:2], *plans[3:]):   # e-prop: the readout filter's plan too
         compile_ptx(cuda_source(plan))

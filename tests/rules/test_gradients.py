@@ -49,8 +49,9 @@ def host(a):
     return a.get() if hasattr(a, "get") else np.asarray(a)
 
 
-def _check(rule, ir, params, b, surrogate, engine, eprop_ref, reg=0.0, nu=2.0):
-    net = make_network(rule, ir, params, engine=engine, dtype=np.float64, surrogate=surrogate)
+def _check(rule, ir, params, b, surrogate, engine, eprop_ref, reg=0.0, nu=2.0, online=False):
+    net = make_network(rule, ir, params, engine=engine, dtype=np.float64, surrogate=surrogate,
+                       online=online)
     xp = net.xp
     res = net.loss_and_grad(Batch(xp.asarray(b.inputs), xp.asarray(b.labels), b.index))
     loss, want, vout = reference_gradients(ir, params, b.inputs, b.labels, surrogate,
@@ -164,6 +165,32 @@ def test_eprop_with_recurrence_is_its_approximation(engine):
                      surrogate=sur).loss_and_grad(b)
     diff = np.abs(host(e.grads["in->hidden.w"]) - g.grads["in->hidden.w"]).max()
     assert diff > 1e-6 * np.abs(g.grads["in->hidden.w"]).max()
+
+
+@pytest.mark.parametrize("case", ["lif", "alif_refractory", "delays", "max_ce"])
+def test_eprop_online_and_in_reverse_time_agree(case, engine):
+    """The forward-time traces (``online=True``) and the reverse-time pass (the default)
+    are two computations of one gradient: each equals the forward-mode reference (e-prop's
+    tangent), and they agree with each other, on recurrent networks."""
+    kw = {"lif": {}, "alif_refractory": {"alif": True, "t_ref": 3e-3},
+          "delays": {"delays": 3e-3}, "max_ce": {}}[case]
+    ir, params = small("max_ce" if case == "max_ce" else "avg_ce", recurrent=True,
+                       reg=1e-2, **kw)
+    sur = Surrogate("triangle", 0.3)
+    b = batch(seed=5, rate=0.3)
+    got = [_check("eprop", ir, params, b, sur, engine, True, reg=1e-2, online=online)
+           for online in (False, True)]
+    for key, g in got[1].grads.items():
+        g = host(g)
+        np.testing.assert_allclose(host(got[0].grads[key]), g, rtol=0,
+                                   atol=1e-9 * max(np.abs(g).max(), 1.0), err_msg=key)
+    assert got[0].loss == pytest.approx(got[1].loss, rel=1e-12)
+
+
+def test_only_eprop_runs_online():
+    ir, params = small()
+    with pytest.raises(UnsupportedFeature, match="online eligibility traces are e-prop's"):
+        make_network("bptt", ir, params, engine="numpy", online=True)
 
 
 def test_rules_refuse_what_they_cannot_train():

@@ -63,12 +63,14 @@ def test_quick_path_times_every_rule_on_the_same_batches():
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = bench.main(["--quick", "--engine", "numpy", "--dt", "1", "--no-peers",
-                         "--rules", "eventprop", "bptt", "eprop", "--threads", "1",
+                         "--rules", "eventprop", "bptt", "eprop", "eprop_online",
+                         "--threads", "1",
                          "--batches", "1", "--hidden", "16", "--duration", "0.02"])
     assert rc == 0, err.getvalue()
     lines = [json.loads(line) for line in out.getvalue().splitlines() if line.strip()]
     runs = {r["framework"]: r for r in lines if r["bench"] == "train_shd"}
-    assert set(runs) == {"gpuspike-eventprop", "gpuspike-bptt", "gpuspike-eprop"}
+    assert set(runs) == {"gpuspike-eventprop", "gpuspike-bptt", "gpuspike-eprop",
+                         "gpuspike-eprop_online"}
     ref = runs["gpuspike-eventprop"]
     for r in runs.values():
         assert r["epoch_time_s"] > 0 and r["rule"] == r["framework"].split("-")[1]

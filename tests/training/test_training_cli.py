@@ -365,6 +365,21 @@ def test_rule_defaults_and_errors(files):
         run_training(dict(SMALL, train=str(train), test=str(test), refractory=2e-3))
 
 
+def test_eprop_online_flag_trains_the_same_run(files):
+    """``--eprop-online`` (forward-time traces) retraces the default run (reverse time):
+    one gradient, so one history (float64, to rounding)."""
+    train, test = files
+    runs = [run_training(dict(SMALL, train=str(train), test=str(test), rule="eprop",
+                              epochs=2, eprop_online=online)) for online in (False, True)]
+    fast, online = runs
+    assert fast["test_loss"] == pytest.approx(online["test_loss"], rel=1e-9)
+    assert (fast["train_acc"], fast["test_acc"]) == (online["train_acc"], online["test_acc"])
+    assert online["config"]["eprop_online"] and not fast["config"]["eprop_online"]
+    with pytest.raises(UnsupportedFeature, match="online eligibility traces are e-prop's"):
+        run_training(dict(SMALL, train=str(train), test=str(test), rule="bptt",
+                          eprop_online=True))
+
+
 @pytest.mark.parametrize("rule", ["bptt", "eprop"])
 def test_bare_shd_run_calibrates_and_guards_every_rule(files, rule):
     """The data-driven start and the runaway guard are the rules' too (issue 16)."""
