@@ -24,10 +24,11 @@ sys.path.insert(0, str(HERE))
 from common import emit, log, resolve_engine  # noqa: E402 - after the path set-up
 
 #: train_shd's size on the CPU without --quick (minutes on 2 cores, not the GPU's sizes):
-#: EventProp and BPTT (e-prop's per-synapse traces take ~20 s per batch on a CPU core)
-SHD_CPU = ["train_shd.py", "--dt", "5", "--batches", "3", "--rules", "eventprop", "bptt"]
-#: on the GPU every rule, 10 timed batches at dt 1 and 5 ms
-SHD_GPU = ["train_shd.py", "--rules", "eventprop", "bptt", "eprop"]
+#: every rule but e-prop's online traces (per synapse and step: ~0.5 s per batch on a core)
+SHD_CPU = ["train_shd.py", "--dt", "5", "--batches", "3", "--rules", "eventprop", "bptt",
+           "eprop"]
+#: on the GPU every rule and e-prop's online form, 10 timed batches at dt 1 and 5 ms
+SHD_GPU = ["train_shd.py", "--rules", "eventprop", "bptt", "eprop", "eprop_online"]
 
 
 def jobs(engine: str, quick: bool) -> list[tuple[str, list[str]]]:
