@@ -11,7 +11,7 @@ from gpuspike.bridge.errors import ModelError, UnsupportedFeature
 from gpuspike.cli import main
 from gpuspike.datasets.events import SpikeDataset
 from gpuspike.datasets.shd import write_shd
-from gpuspike.training_cli import resolve_config, run_training
+from gpuspike.training_cli import RULES, resolve_config, run_training
 
 
 def two_class_file(path, n=40, seed=0, channels=24):
@@ -350,6 +350,9 @@ def test_rule_defaults_and_errors(files):
     assert [resolve_config({"dataset": d, "rule": r})["tau_s"] for d, r in (
         ("shd", "eventprop"), ("shd", "bptt"), ("shd", "eprop"), ("mnist5k", "eventprop"),
         ("mnist5k", "eprop"))] == [40e-3, 40e-3, 40e-3, 5e-3, 5e-3]
+    # EventProp's rate decays on SHD-format files (final vs best reads, RESULTS.md, issue 16)
+    assert [resolve_config({"dataset": "shd", "rule": r})["lr_decay"] for r in RULES] == [
+        0.98, 1.0, 1.0]
     assert resolve_config({"dataset": "shd", "rule": "eprop", "lr": 5e-3})["lr"] == 5e-3
     with pytest.raises(ModelError, match="unknown training rule"):
         resolve_config({"dataset": "mnist5k", "rule": "rtrl"})
