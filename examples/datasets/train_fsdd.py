@@ -15,8 +15,11 @@ The seed's pipeline on the Free Spoken Digit Dataset (3000 recordings, 6 speaker
 5. print one JSON line with the test accuracy.
 
 Measured on 2 CPU cores (NumPy engine), official split, the defaults below (no blends, no
-shift, encoder v2): 97.0 % test after 90 epochs (~17-20 s per epoch on one core; 94.3 %
-after 60); see README and benchmarks/RESULTS.md.
+shift, encoder v2) with the 5 ms synapse of that time: 97.0 % test after 90 epochs (~17-20 s
+per epoch on one core; 94.3 % after 60). With the 40 ms synapse (the SHD default since
+2026-12-08), 30 epochs, cpp engine: 97.0 % with EventProp, 99.3 % with ``--rule bptt``, 98.0 %
+with ``--rule eprop`` (measured through ``gpuspike train`` with this recipe); see README and
+benchmarks/RESULTS.md.
 
 The same training runs on the real SHD with
 ``gpuspike train --dataset shd --train shd_train.h5 --test shd_test.h5``, and the LOSO sweep
@@ -37,7 +40,7 @@ import numpy as np
 from gpuspike.datasets.encode import encode_directory
 from gpuspike.datasets.fsdd import fsdd_takes, official_split
 from gpuspike.datasets.shd import read_shd, write_shd
-from gpuspike.training_cli import run_training
+from gpuspike.training_cli import RULES, run_training
 
 
 def main() -> None:
@@ -62,6 +65,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--lr-decay", type=float, default=0.98, help="learning-rate factor per epoch")
     p.add_argument("--engine", default="auto")
+    p.add_argument("--rule", default="eventprop", choices=RULES,
+                   help="training rule (each with its SHD defaults; see gpuspike train)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
@@ -83,6 +88,7 @@ def main() -> None:
         dataset="shd", train=str(work / "train.h5"), test=str(work / "test.h5"),
         epochs=args.epochs, dt=args.dt, duration=args.duration, hidden=args.hidden,
         lr=args.lr, lr_decay=args.lr_decay, engine=args.engine, pool_channels=args.pool,
+        rule=args.rule,
         init_in=(0.01, 0.01),  # pooled inputs fire ~5x as often: a 5x smaller mean
         seed=args.seed, augment_shift=args.shift, augment_blend=args.blend,
         augment_time_scale=args.time_scale, align_onset=args.align_onset,

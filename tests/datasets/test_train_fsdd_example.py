@@ -32,7 +32,8 @@ def test_example_runs_end_to_end(fsdd_dir, tmp_path, monkeypatch, capsys, loso):
             "--channels", "40", "--pool", "2", "--epochs", "1", "--hidden", "16",
             "--dt", "0.01", "--blend", "8", "--shift", "2", "--engine", "numpy"]
     if loso is not None:
-        args += ["--loso-speaker", str(loso), "--align-onset", "0.05", "--time-scale", "0.1"]
+        args += ["--loso-speaker", str(loso), "--align-onset", "0.05", "--time-scale", "0.1",
+                 "--rule", "eprop"]
     monkeypatch.setattr(sys, "argv", args)
     _example().main()
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -42,6 +43,7 @@ def test_example_runs_end_to_end(fsdd_dir, tmp_path, monkeypatch, capsys, loso):
     assert (cfg["augment_blend"], cfg["augment_shift"]) == (8, 2)
     if loso is not None:
         assert (cfg["align_onset"], cfg["augment_time_scale"]) == (0.05, 0.1)
+    assert result["rule"] == cfg["rule"] == ("eventprop" if loso is None else "eprop")
     assert 0.0 <= result["test_acc"] <= 1.0
     assert result["config"]["pool_channels"] == 2
     assert (tmp_path / "work" / "fsdd_40.h5").is_file()
