@@ -17,9 +17,9 @@ The seed's pipeline on the Free Spoken Digit Dataset (3000 recordings, 6 speaker
 Measured on 2 CPU cores (NumPy engine), official split, the defaults below (no blends, no
 shift, encoder v2) with the 5 ms synapse of that time: 97.0 % test after 90 epochs (~17-20 s
 per epoch on one core; 94.3 % after 60). With the 40 ms synapse (the SHD default since
-2026-12-08), 30 epochs, cpp engine: 97.0 % with EventProp, 99.3 % with ``--rule bptt``, 98.0 %
-with ``--rule eprop`` (measured through ``gpuspike train`` with this recipe); see README and
-benchmarks/RESULTS.md.
+2026-12-08), cpp engine: EventProp 98.7 % after 90 epochs; after 30, 97.0 % with EventProp,
+99.3 % with ``--rule bptt``, 98.0 % with ``--rule eprop`` (measured through ``gpuspike
+train`` with this recipe); see README and benchmarks/RESULTS.md.
 
 The same training runs on the real SHD with
 ``gpuspike train --dataset shd --train shd_train.h5 --test shd_test.h5``, and the LOSO sweep
