@@ -50,7 +50,7 @@ from gpuspike.bridge.errors import ModelError
 #: recipes' decay): with a constant rate EventProp fitted 98-100 % of the training samples
 #: and its final test accuracy swung up to 5 points below its best read (mel seed 1: 91.3 %
 #: final, 96.3 % best). EventProp, 3 seeds, 60 epochs, constant -> decay: the means move
-#: within -0.5 .. +0.7 points, the spread falls from 1.4-2.3 to 0.2-0.7 points and the worst
+#: within -0.5 .. +0.7 points, the spread falls from 1.3-2.3 to 0.2-0.6 points and the worst
 #: seed rises by 1.6-2.8 points on every code (v1 88.7 -> 90.3, v2 96.0 -> 98.3, mel 91.3 ->
 #: 94.0, synthetic 92.5 -> 94.8 %; RESULTS.md).
 DEFAULTS: dict[str, dict[str, Any]] = {

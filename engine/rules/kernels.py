@@ -169,13 +169,13 @@ class _RuleBuilder(_Builder):
 class BPTTBuilder(_RuleBuilder):
     """Forward with the surrogate taped per step; the reverse-time plan (module docstring).
 
-    ``readout_feedback_only``: the feedback through the readout's projections only, which
-    is e-prop's gradient in reverse time (module docstring, *e-prop in reverse time*)."""
+    ``rule='eprop'``: the feedback through the readout's projections only, which is
+    e-prop's gradient in reverse time (module docstring, *e-prop in reverse time*)."""
 
     def __init__(self, ir: EventPropIR, lay: Layout, precision: str, surrogate: Surrogate,
-                 readout_feedback_only: bool = False) -> None:
+                 rule: str = "bptt") -> None:
         super().__init__(ir, lay, precision, surrogate)
-        self.readout_feedback_only = readout_feedback_only
+        self.rule = rule
 
     def step_extra(self, p, names: PopNames):
         size = (self.N + 1) * self.B * p.size
@@ -277,7 +277,7 @@ class BPTTBuilder(_RuleBuilder):
             self.kernel(f"{g}_arrivals", dom, body, "arrivals", f"gradient of {q.name}",
                         {"e_aj": "float", "e_d": "int32"})
         fed = [q for q in ir.projections if q.pre != ir.input.name
-               and (q.post == ir.output or not self.readout_feedback_only)]
+               and (q.post == ir.output or self.rule != "eprop")]
         for name in sorted({q.post for q in fed}):   # every post neuron as an event
             post = ir.population(name)
             ring = self.ring(f"{lay.pops[name].prefix}_all", post.size, 1)
@@ -342,8 +342,7 @@ class BPTTBuilder(_RuleBuilder):
                 body.append(k.Store(names.fb, sympy.Float(0.0)))
             self.kernel(f"{names.prefix}_adjoint", k.ElementDomain(p.name, p.size), body,
                         "update", f"adjoint of the reset and propagation of {p.name!r}", locs)
-        kind = "eprop" if self.readout_feedback_only else "bptt"
-        return self.plan(f"{_name(ir)}_{kind}_backward", reverse=N)
+        return self.plan(f"{_name(ir)}_{self.rule}_backward", reverse=N)
 
 
 class EpropBuilder(_RuleBuilder):
@@ -550,7 +549,7 @@ def bptt_plans(ir: EventPropIR, batch: int, capacity: dict[str, int], precision:
     check_rule(ir, rule)
     lay = layout(ir, batch, capacity, input_capacity, input_products)
     fwd = BPTTBuilder(ir, lay, precision, surrogate).forward()
-    bwd = BPTTBuilder(ir, lay, precision, surrogate, rule == "eprop").backward()
+    bwd = BPTTBuilder(ir, lay, precision, surrogate, rule).backward()
     return fwd, bwd, lay
 
 
